@@ -1,0 +1,247 @@
+"""Engines, sessions and migrations: the only place that knows how desk talks to its database.
+
+Follows what was measured on this kind of machine (RELIABILITY.md): SQLite in WAL mode with
+foreign keys and a busy timeout on every connection, every write transaction started with
+``BEGIN IMMEDIATE`` so that waiting happens at the start and never at commit, every write in a
+``with session.begin()`` block so that a failed save is rolled back and can never be committed
+later by somebody else's save, and new database files readable by owner and group only.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlmodel import Session
+
+from desk.errors import DatabaseBusy, DatabaseUnavailable, DeskError, RuleViolation
+
+_READ_ONLY = "desk_read_only"
+NETWORK_FILESYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "sshfs", "afs", "9p", "ncpfs", "davfs"}
+)
+
+
+def database_url(target: str) -> str:
+    """A SQLAlchemy URL for a path or URL given by a person (a plain path means SQLite)."""
+    if "://" in target:
+        return target
+    path = Path(target).expanduser().resolve()
+    return f"sqlite:///{path}"
+
+
+def display_url(url: str | URL) -> str:
+    """A URL safe to print: any password is masked."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return parsed.database
+    return parsed.render_as_string(hide_password=True)
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file of a SQLite URL (None for other engines and in-memory databases)."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def filesystem_type(path: Path) -> str | None:
+    """The type of the file system holding ``path`` (from /proc/mounts), if it can be told."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    target = path.resolve()
+    best: tuple[int, str] | None = None
+    for line in mounts:
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        mount_point = parts[1].replace("\\040", " ")
+        mount = Path(mount_point)
+        if (target == mount or mount in target.parents) and (
+            best is None or len(mount_point) > best[0]
+        ):
+            best = (len(mount_point), parts[2])
+    return best[1] if best else None
+
+
+def _create_private_file(path: Path) -> None:
+    """Create an empty database file readable and writable by owner and group only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o660)
+    os.close(fd)
+    os.chmod(path, 0o660)  # the umask may have taken group bits away
+
+
+def make_engine(url: str, *, busy_timeout_s: float = 10.0, create: bool = True) -> Engine:
+    """Build the one engine a process uses for ``url``; nothing connects until it is used.
+
+    A SQLite file that does not exist yet is created (mode 0660) when ``create`` is true.
+    A SQLite file on a network file system is refused: its locking is not safe there.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    path = sqlite_path(parsed)
+    if path is not None:
+        fstype = filesystem_type(path.parent if not path.exists() else path)
+        if fstype in NETWORK_FILESYSTEMS:
+            raise DatabaseUnavailable(
+                f"{path} is on a network file system ({fstype}); SQLite cannot lock it safely "
+                "there. Keep the file on a local disk, or point desk at PostgreSQL "
+                "(--db postgresql+psycopg://host/dbname) to share a desk between machines."
+            )
+        if not path.exists():
+            if not create:
+                raise DatabaseUnavailable(f"no database at {path}")
+            _create_private_file(path)
+    engine = sa.create_engine(
+        parsed,
+        connect_args={"timeout": busy_timeout_s, "check_same_thread": False},
+    )
+    busy_ms = int(busy_timeout_s * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below decide how transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if path is not None:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        # Writers take the write lock up front: waiting happens here, under the busy timeout,
+        # instead of a "database is locked" at commit. Readers never take it.
+        if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def is_sqlite(engine: Engine) -> bool:
+    """Whether ``engine`` talks to SQLite."""
+    return engine.dialect.name == "sqlite"
+
+
+def _translate(error: exc.DBAPIError) -> DeskError:
+    text = str(error.orig) if error.orig is not None else str(error)
+    lowered = text.lower()
+    if "locked" in lowered or "busy" in lowered:
+        return DatabaseBusy(
+            "the database stayed busy with other agents' saves for longer than the busy "
+            "timeout; nothing was saved. Try again in a moment."
+        )
+    if isinstance(error, exc.IntegrityError):
+        return RuleViolation(f"the database refused the change: {text.splitlines()[0]}")
+    if isinstance(error, exc.OperationalError):
+        return DatabaseUnavailable(f"the database could not be used: {text.splitlines()[0]}")
+    return DeskError(f"database error: {text.splitlines()[0]}")
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """One unit of work that writes: committed whole at the end, rolled back whole on any error."""
+    try:
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            yield session
+    except exc.DBAPIError as error:
+        raise _translate(error) from error
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """One unit of work that only reads; it never takes the write lock."""
+    reader = engine.execution_options(**{_READ_ONLY: True})
+    try:
+        with Session(reader, expire_on_commit=False) as session, session.begin():
+            yield session
+    except exc.DBAPIError as error:
+        raise _translate(error) from error
+
+
+# --- migrations ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    """What ``migrate`` found and did."""
+
+    before: str | None
+    after: str
+
+
+def _alembic_config(connection: sa.Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "desk:migrations")
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The schema revision this version of desk works with."""
+    from alembic.script import ScriptDirectory
+
+    config = _alembic_config(None)  # type: ignore[arg-type]
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision of the database (None when it has never been initialised)."""
+    with engine.connect() as connection:
+        if not sa.inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def migrate(engine: Engine, revision: str = "head") -> MigrationResult:
+    """Bring the database to ``revision`` (default: current), keeping every row."""
+    from alembic import command
+
+    before = current_revision(engine)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(_alembic_config(connection), revision)
+    except exc.DBAPIError as error:
+        raise _translate(error) from error
+    after = current_revision(engine)
+    assert after is not None
+    return MigrationResult(before=before, after=after)
+
+
+def require_current_schema(engine: Engine) -> None:
+    """Refuse to work on a database whose schema is not the one this desk knows."""
+    try:
+        found = current_revision(engine)
+    except exc.DBAPIError as error:
+        raise _translate(error) from error
+    head = head_revision()
+    if found == head:
+        return
+    where = display_url(engine.url)
+    if found is None:
+        raise DatabaseUnavailable(f"{where} is not a desk database yet; run `desk init` on it")
+    raise DatabaseUnavailable(
+        f"{where} is at schema {found}, this desk needs {head}; run `desk init` to upgrade it "
+        "(every row is kept)"
+    )

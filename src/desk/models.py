@@ -1,0 +1,348 @@
+"""desk's tables (SQLModel) and the plain models that cross the store's boundary.
+
+Instants are stored as whole seconds since 1970 in UTC (``Instant``): the same on SQLite and
+PostgreSQL, cheap to compare and subtract in SQL, and never ambiguous about their zone.
+Money is stored in cents so that sums are exact.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+# Naming convention so that constraints have stable names across engines and migrations.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Instant(sa.types.TypeDecorator[datetime]):
+    """An aware datetime stored as integer seconds since 1970 (UTC)."""
+
+    impl = sa.BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("desk stores aware instants only; got a naive datetime")
+        return int(value.timestamp())
+
+    def process_result_value(self, value: int | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return datetime.fromtimestamp(int(value), UTC)
+
+
+class Role(StrEnum):
+    """What an agent may do."""
+
+    agent = "agent"
+    supervisor = "supervisor"
+
+
+class Channel(StrEnum):
+    """How a customer reached the desk (``web`` is the feedback page)."""
+
+    phone = "phone"
+    email = "email"
+    chat = "chat"
+    web = "web"
+    in_person = "in_person"
+
+
+class Direction(StrEnum):
+    """Who started the contact."""
+
+    inbound = "inbound"
+    outbound = "outbound"
+
+
+class Priority(StrEnum):
+    """Complaint priority, most pressing first."""
+
+    urgent = "urgent"
+    high = "high"
+    normal = "normal"
+    low = "low"
+
+
+class Status(StrEnum):
+    """Where a complaint stands."""
+
+    open = "open"
+    pending = "pending"
+    resolved = "resolved"
+
+
+class LifecycleKind(StrEnum):
+    """Lifecycle events: a customer is acquired, may leave, and may be won back."""
+
+    acquired = "acquired"
+    left = "left"
+    won_back = "won_back"
+
+
+def _one_of(column: str, enum: type[StrEnum]) -> str:
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return f"{column} IN ({values})"
+
+
+def _instant(**kwargs: Any) -> Any:
+    return Field(sa_type=Instant, **kwargs)
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+
+class Agent(SQLModel, table=True):
+    """A person who works the desk."""
+
+    __tablename__: ClassVar[str] = "agents"  # type: ignore[misc]
+    __table_args__ = (sa.CheckConstraint(_one_of("role", Role), name="role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column_kwargs={"unique": True, "nullable": False})
+    role: str = Field(default=Role.agent.value)
+    active: bool = Field(default=True)
+
+
+class Category(SQLModel, table=True):
+    """A leave-reason category: what a complaint threatens, or why a customer left."""
+
+    __tablename__: ClassVar[str] = "categories"  # type: ignore[misc]
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(sa_column_kwargs={"unique": True, "nullable": False})
+    label: str
+    active: bool = Field(default=True)
+    position: int = Field(default=0)
+
+
+class Customer(SQLModel, table=True):
+    """A person or company that buys."""
+
+    __tablename__: ClassVar[str] = "customers"  # type: ignore[misc]
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(sa_column_kwargs={"unique": True, "nullable": False})
+    name: str
+    email: str | None = Field(default=None, index=True)
+    phone: str | None = Field(default=None, index=True)
+    created_at: datetime = _instant()
+
+
+class LifecycleEvent(SQLModel, table=True):
+    """A customer acquired, lost (with a leave-reason) or won back at an instant."""
+
+    __tablename__: ClassVar[str] = "lifecycle_events"  # type: ignore[misc]
+    __table_args__ = (
+        sa.UniqueConstraint("customer_id", "at"),
+        sa.CheckConstraint(_one_of("kind", LifecycleKind), name="kind"),
+        sa.CheckConstraint(
+            "(kind = 'left') = (reason_id IS NOT NULL)", name="reason_only_when_left"
+        ),
+        sa.Index("ix_lifecycle_events_kind_at", "kind", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id", index=True)
+    at: datetime = _instant()
+    kind: str
+    reason_id: int | None = Field(default=None, foreign_key="categories.id")
+    detail: str | None = None
+
+
+class Complaint(SQLModel, table=True):
+    """A concern a customer raised, filed under the leave-reason it threatens."""
+
+    __tablename__: ClassVar[str] = "complaints"  # type: ignore[misc]
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("priority", Priority), name="priority"),
+        sa.CheckConstraint(_one_of("channel", Channel), name="channel"),
+        sa.CheckConstraint(_one_of("status", Status), name="status"),
+        sa.CheckConstraint(
+            "first_response_at IS NULL OR first_response_at >= received_at",
+            name="response_after_received",
+        ),
+        sa.CheckConstraint(
+            "resolved_at IS NULL OR resolved_at >= received_at", name="resolved_after_received"
+        ),
+        sa.CheckConstraint(
+            "resolved_at IS NULL OR first_response_at IS NULL OR resolved_at >= first_response_at",
+            name="resolved_after_response",
+        ),
+        sa.CheckConstraint(
+            "(status = 'resolved') = (resolved_at IS NOT NULL)", name="resolved_status"
+        ),
+        sa.Index("ix_complaints_status_received_at", "status", "received_at"),
+        sa.Index("ix_complaints_category_id_received_at", "category_id", "received_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(sa_column_kwargs={"unique": True, "nullable": False})
+    customer_id: int = Field(foreign_key="customers.id", index=True)
+    received_at: datetime = _instant(index=True)
+    category_id: int = Field(foreign_key="categories.id")
+    detail: str | None = None
+    priority: str = Field(default=Priority.normal.value)
+    channel: str = Field(default=Channel.phone.value)
+    owner_id: int | None = Field(default=None, foreign_key="agents.id", index=True)
+    status: str = Field(default=Status.open.value)
+    first_response_at: datetime | None = _instant(default=None)
+    resolved_at: datetime | None = _instant(default=None)
+    summary: str = Field(default="")
+    # Optimistic lock: every update states the version it was based on and bumps it.
+    version: int = Field(default=1)
+    updated_at: datetime | None = _instant(default=None)
+    updated_by: str | None = None
+
+
+class Call(SQLModel, table=True):
+    """One logged contact with a customer."""
+
+    __tablename__: ClassVar[str] = "calls"  # type: ignore[misc]
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("channel", Channel), name="channel"),
+        sa.CheckConstraint(_one_of("direction", Direction), name="direction"),
+        sa.CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="ends_after_start"),
+        sa.Index("ix_calls_agent_id_started_at", "agent_id", "started_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(sa_column_kwargs={"unique": True, "nullable": False})
+    customer_id: int = Field(foreign_key="customers.id", index=True)
+    agent_id: int = Field(foreign_key="agents.id")
+    channel: str = Field(default=Channel.phone.value)
+    direction: str = Field(default=Direction.inbound.value)
+    started_at: datetime = _instant(index=True)
+    ended_at: datetime | None = _instant(default=None)
+    notes: str = Field(default="")
+    complaint_id: int | None = Field(default=None, foreign_key="complaints.id", index=True)
+
+
+class Purchase(SQLModel, table=True):
+    """A purchase (negative for a cancellation), in cents."""
+
+    __tablename__: ClassVar[str] = "purchases"  # type: ignore[misc]
+    __table_args__ = (sa.Index("ix_purchases_customer_id_at", "customer_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(sa_column_kwargs={"unique": True, "nullable": False})
+    customer_id: int = Field(foreign_key="customers.id")
+    at: datetime = _instant(index=True)
+    amount_cents: int = Field(sa_type=sa.BigInteger)
+
+
+class LoyaltyAction(SQLModel, table=True):
+    """An action that earns points; for ``purchase`` the points are per currency unit."""
+
+    __tablename__: ClassVar[str] = "loyalty_actions"  # type: ignore[misc]
+
+    key: str = Field(primary_key=True)
+    label: str
+    points: int
+
+
+class PointsEntry(SQLModel, table=True):
+    """One line of a customer's loyalty ledger (append-only)."""
+
+    __tablename__: ClassVar[str] = "points_ledger"  # type: ignore[misc]
+    __table_args__ = (sa.Index("ix_points_ledger_customer_id_at", "customer_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str | None = Field(default=None, sa_column_kwargs={"unique": True})
+    customer_id: int = Field(foreign_key="customers.id")
+    at: datetime = _instant()
+    action: str
+    points: int
+    reason: str = Field(default="")
+    agent_id: int | None = Field(default=None, foreign_key="agents.id")
+
+
+class SlaTarget(SQLModel, table=True):
+    """Response-time targets for one priority, in seconds."""
+
+    __tablename__: ClassVar[str] = "sla_targets"  # type: ignore[misc]
+    __table_args__ = (sa.CheckConstraint(_one_of("priority", Priority), name="priority"),)
+
+    priority: str = Field(primary_key=True)
+    first_response_s: int
+    resolution_s: int
+
+
+class AuditEntry(SQLModel, table=True):
+    """One change, as it was made: who, when, what, before and after (append-only)."""
+
+    __tablename__: ClassVar[str] = "audit_log"  # type: ignore[misc]
+    __table_args__ = (sa.Index("ix_audit_log_entity_entity_ref", "entity", "entity_ref"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _instant(index=True)
+    agent: str
+    action: str
+    entity: str
+    entity_ref: str
+    before: str | None = None
+    after: str | None = None
+
+
+class Meta(SQLModel, table=True):
+    """Facts about the database itself (for example the instant a demo story ends)."""
+
+    __tablename__: ClassVar[str] = "meta"  # type: ignore[misc]
+
+    key: str = Field(primary_key=True)
+    value: str
+
+
+# --- defaults (SPEC) -------------------------------------------------------------------------
+
+DEFAULT_CATEGORIES: tuple[tuple[str, str], ...] = (
+    ("competitor", "Lured away by a competitor or a lower price elsewhere"),
+    ("service", "Disappointed by customer service"),
+    ("product", "Disappointed by the product or service itself"),
+    ("price", "Unhappy with our price"),
+    ("no_need", "No longer wants or needs it"),
+    ("moved", "Left the market / moved away"),
+    ("other", "Other"),
+)
+
+HOUR = 3600
+DEFAULT_SLA: dict[str, tuple[int, int]] = {
+    Priority.urgent.value: (1 * HOUR, 8 * HOUR),
+    Priority.high.value: (4 * HOUR, 24 * HOUR),
+    Priority.normal.value: (8 * HOUR, 72 * HOUR),
+    Priority.low.value: (24 * HOUR, 7 * 24 * HOUR),
+}
+
+DEFAULT_LOYALTY_ACTIONS: tuple[tuple[str, str, int], ...] = (
+    ("purchase", "Purchase (per currency unit)", 1),
+    ("product_video", "Watched a product video", 5),
+    ("app_install", "Installed the app", 20),
+    ("social_share", "Shared on social media", 10),
+    ("blog_subscription", "Subscribed to the blog", 10),
+    ("newsletter_subscription", "Subscribed to the newsletter", 10),
+    ("goodwill", "Goodwill granted by an agent", 0),
+)
+
+
+def cents(amount: Decimal) -> int:
+    """An amount of money as whole cents (half away from zero)."""
+    return int((amount * 100).quantize(Decimal("1"), rounding="ROUND_HALF_UP"))
+
+
+def from_cents(value: int) -> Decimal:
+    """Whole cents as a Decimal amount."""
+    return (Decimal(value) / 100).quantize(Decimal("0.01"))

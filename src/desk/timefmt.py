@@ -1,0 +1,96 @@
+"""Reading and writing instants: stored in UTC, read in the desk's zone when no offset is given."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta, tzinfo
+
+_DATE_TIME = re.compile(
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})"
+    r"(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def parse_instant(text: str, tz: tzinfo) -> datetime:
+    """Parse ISO 8601 (with or without offset, ``T`` or space, unpadded hours) into an aware UTC instant.
+
+    A date alone means midnight at its start in ``tz``. Raises ValueError naming the problem.
+    """
+    value = text.strip()
+    match = _DATE_TIME.match(value)
+    if not match:
+        raise ValueError(f"{text!r} is not a date or time (expected e.g. 2025-03-01 or 2025-03-01 09:30)")
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    try:
+        naive = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((fraction or "0").ljust(6, "0")),
+        )
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is an impossible date or time ({exc})") from exc
+    if offset is None:
+        aware = naive.replace(tzinfo=tz)
+    elif offset == "Z":
+        aware = naive.replace(tzinfo=UTC)
+    else:
+        sign = 1 if offset[0] == "+" else -1
+        digits = offset[1:].replace(":", "")
+        delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        aware = naive.replace(tzinfo=UTC) - sign * delta
+    return aware.astimezone(UTC).replace(microsecond=0)
+
+
+def parse_date(text: str) -> date:
+    """Parse ``YYYY-MM-DD``; raises ValueError naming the problem."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a date (expected YYYY-MM-DD)") from exc
+
+
+def local_midnight(day: date, tz: tzinfo) -> datetime:
+    """The UTC instant at which ``day`` begins in ``tz``."""
+    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+
+
+def to_epoch(instant: datetime) -> int:
+    """Whole seconds since 1970 of an aware instant, as desk stores instants."""
+    if instant.tzinfo is None:
+        raise ValueError("instants must carry a time zone")
+    return int(instant.timestamp())
+
+
+def from_epoch(seconds: int) -> datetime:
+    """The aware UTC instant of a stored value."""
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def format_instant(instant: datetime | None, tz: tzinfo = UTC) -> str:
+    """ISO 8601 text of an instant in ``tz`` (empty for None)."""
+    if instant is None:
+        return ""
+    return instant.astimezone(tz).isoformat(timespec="seconds")
+
+
+def format_duration(seconds: float | int | None) -> str:
+    """A compact human duration: ``45s``, ``12m``, ``3h 05m``, ``2d 04h``; ``—`` for None."""
+    if seconds is None:
+        return "—"
+    sign = "-" if seconds < 0 else ""
+    total = int(abs(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d {hours:02d}h"
+    if hours:
+        return f"{sign}{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{sign}{minutes}m"
+    return f"{sign}{secs}s"
