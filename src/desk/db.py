@@ -49,7 +49,11 @@ def display_url(url: str | URL) -> str:
 def sqlite_path(url: str | URL) -> Path | None:
     """The file of a SQLite URL (None for other engines and in-memory databases)."""
     parsed = make_url(url) if isinstance(url, str) else url
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not parsed.database
+        or parsed.database == ":memory:"
+    ):
         return None
     return Path(parsed.database)
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -109,7 +110,7 @@ def _instant(**kwargs: Any) -> Any:
 class Agent(SQLModel, table=True):
     """A person who works the desk."""
 
-    __tablename__: ClassVar[str] = "agents"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "agents"
     __table_args__ = (sa.CheckConstraint(_one_of("role", Role), name="role"),)
 
     id: int | None = Field(default=None, primary_key=True)
@@ -121,7 +122,7 @@ class Agent(SQLModel, table=True):
 class Category(SQLModel, table=True):
     """A leave-reason category: what a complaint threatens, or why a customer left."""
 
-    __tablename__: ClassVar[str] = "categories"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "categories"
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(sa_column_kwargs={"unique": True, "nullable": False})
@@ -133,7 +134,7 @@ class Category(SQLModel, table=True):
 class Customer(SQLModel, table=True):
     """A person or company that buys."""
 
-    __tablename__: ClassVar[str] = "customers"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "customers"
 
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(sa_column_kwargs={"unique": True, "nullable": False})
@@ -146,7 +147,7 @@ class Customer(SQLModel, table=True):
 class LifecycleEvent(SQLModel, table=True):
     """A customer acquired, lost (with a leave-reason) or won back at an instant."""
 
-    __tablename__: ClassVar[str] = "lifecycle_events"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "lifecycle_events"
     __table_args__ = (
         sa.UniqueConstraint("customer_id", "at"),
         sa.CheckConstraint(_one_of("kind", LifecycleKind), name="kind"),
@@ -167,7 +168,7 @@ class LifecycleEvent(SQLModel, table=True):
 class Complaint(SQLModel, table=True):
     """A concern a customer raised, filed under the leave-reason it threatens."""
 
-    __tablename__: ClassVar[str] = "complaints"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "complaints"
     __table_args__ = (
         sa.CheckConstraint(_one_of("priority", Priority), name="priority"),
         sa.CheckConstraint(_one_of("channel", Channel), name="channel"),
@@ -212,7 +213,7 @@ class Complaint(SQLModel, table=True):
 class Call(SQLModel, table=True):
     """One logged contact with a customer."""
 
-    __tablename__: ClassVar[str] = "calls"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "calls"
     __table_args__ = (
         sa.CheckConstraint(_one_of("channel", Channel), name="channel"),
         sa.CheckConstraint(_one_of("direction", Direction), name="direction"),
@@ -235,7 +236,7 @@ class Call(SQLModel, table=True):
 class Purchase(SQLModel, table=True):
     """A purchase (negative for a cancellation), in cents."""
 
-    __tablename__: ClassVar[str] = "purchases"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "purchases"
     __table_args__ = (sa.Index("ix_purchases_customer_id_at", "customer_id", "at"),)
 
     id: int | None = Field(default=None, primary_key=True)
@@ -248,7 +249,7 @@ class Purchase(SQLModel, table=True):
 class LoyaltyAction(SQLModel, table=True):
     """An action that earns points; for ``purchase`` the points are per currency unit."""
 
-    __tablename__: ClassVar[str] = "loyalty_actions"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "loyalty_actions"
 
     key: str = Field(primary_key=True)
     label: str
@@ -258,7 +259,7 @@ class LoyaltyAction(SQLModel, table=True):
 class PointsEntry(SQLModel, table=True):
     """One line of a customer's loyalty ledger (append-only)."""
 
-    __tablename__: ClassVar[str] = "points_ledger"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "points_ledger"
     __table_args__ = (sa.Index("ix_points_ledger_customer_id_at", "customer_id", "at"),)
 
     id: int | None = Field(default=None, primary_key=True)
@@ -274,7 +275,7 @@ class PointsEntry(SQLModel, table=True):
 class SlaTarget(SQLModel, table=True):
     """Response-time targets for one priority, in seconds."""
 
-    __tablename__: ClassVar[str] = "sla_targets"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "sla_targets"
     __table_args__ = (sa.CheckConstraint(_one_of("priority", Priority), name="priority"),)
 
     priority: str = Field(primary_key=True)
@@ -285,7 +286,7 @@ class SlaTarget(SQLModel, table=True):
 class AuditEntry(SQLModel, table=True):
     """One change, as it was made: who, when, what, before and after (append-only)."""
 
-    __tablename__: ClassVar[str] = "audit_log"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "audit_log"
     __table_args__ = (sa.Index("ix_audit_log_entity_entity_ref", "entity", "entity_ref"),)
 
     id: int | None = Field(default=None, primary_key=True)
@@ -301,7 +302,7 @@ class AuditEntry(SQLModel, table=True):
 class Meta(SQLModel, table=True):
     """Facts about the database itself (for example the instant a demo story ends)."""
 
-    __tablename__: ClassVar[str] = "meta"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "meta"
 
     key: str = Field(primary_key=True)
     value: str
@@ -346,3 +347,188 @@ def cents(amount: Decimal) -> int:
 def from_cents(value: int) -> Decimal:
     """Whole cents as a Decimal amount."""
     return (Decimal(value) / 100).quantize(Decimal("0.01"))
+
+
+# --- what crosses the store's boundary ------------------------------------------------------
+# Create models are validated input; Read models are plain values that never hold a session.
+
+
+class _Plain(BaseModel):
+    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+
+
+class AgentRead(_Plain):
+    """An agent as shown to people and scripts."""
+
+    name: str
+    role: Role
+    active: bool
+
+
+class CategoryRead(_Plain):
+    """A leave-reason category."""
+
+    key: str
+    label: str
+    active: bool
+
+
+class CustomerCreate(_Plain):
+    """A new customer; ``acquired_at`` records the ``acquired`` lifecycle event."""
+
+    ref: str | None = None
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    acquired_at: datetime | None = None
+
+
+class CustomerRead(_Plain):
+    """A customer with their current lifecycle state."""
+
+    id: int
+    ref: str
+    name: str
+    email: str | None
+    phone: str | None
+    created_at: datetime
+    state: str | None = None
+
+
+class LifecycleCreate(_Plain):
+    """A lifecycle event to record; ``reason`` (a category key) is required for ``left``."""
+
+    customer_ref: str
+    at: datetime
+    kind: LifecycleKind
+    reason: str | None = None
+    detail: str | None = None
+
+
+class LifecycleRead(_Plain):
+    """A recorded lifecycle event."""
+
+    customer_ref: str
+    at: datetime
+    kind: LifecycleKind
+    reason: str | None
+    detail: str | None
+
+
+class CallCreate(_Plain):
+    """A call to log."""
+
+    ref: str | None = None
+    customer_ref: str
+    agent: str
+    channel: Channel = Channel.phone
+    direction: Direction = Direction.inbound
+    started_at: datetime
+    ended_at: datetime | None = None
+    notes: str = ""
+    complaint_ref: str | None = None
+
+
+class CallRead(_Plain):
+    """A logged call."""
+
+    ref: str
+    customer_ref: str
+    customer_name: str
+    agent: str
+    channel: Channel
+    direction: Direction
+    started_at: datetime
+    ended_at: datetime | None
+    notes: str
+    complaint_ref: str | None
+
+
+class ComplaintCreate(_Plain):
+    """A complaint to open (or to import with its history)."""
+
+    ref: str | None = None
+    customer_ref: str
+    received_at: datetime
+    category: str
+    detail: str | None = None
+    priority: Priority = Priority.normal
+    channel: Channel = Channel.phone
+    owner: str | None = None
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    summary: str = ""
+
+
+class ComplaintRead(_Plain):
+    """A complaint as the queue and reports see it."""
+
+    ref: str
+    customer_ref: str
+    customer_name: str
+    received_at: datetime
+    category: str
+    detail: str | None
+    priority: Priority
+    channel: Channel
+    owner: str | None
+    status: Status
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    summary: str
+    version: int
+    updated_at: datetime | None
+    updated_by: str | None
+
+
+class PurchaseCreate(_Plain):
+    """A purchase (negative amount for a cancellation)."""
+
+    ref: str | None = None
+    customer_ref: str
+    at: datetime
+    amount: Decimal
+
+
+class PurchaseRead(_Plain):
+    """A recorded purchase."""
+
+    ref: str
+    customer_ref: str
+    at: datetime
+    amount: Decimal
+
+
+class PointsCreate(_Plain):
+    """A loyalty ledger line; ``points`` defaults to the action's points."""
+
+    ref: str | None = None
+    customer_ref: str
+    at: datetime
+    action: str
+    points: int | None = None
+    reason: str = ""
+
+
+class PointsRead(_Plain):
+    """A loyalty ledger line."""
+
+    ref: str | None
+    customer_ref: str
+    at: datetime
+    action: str
+    points: int
+    reason: str
+    agent: str | None
+
+
+class AuditRead(_Plain):
+    """One audit log entry."""
+
+    at: datetime
+    agent: str
+    action: str
+    entity: str
+    entity_ref: str
+    before: str | None
+    after: str | None

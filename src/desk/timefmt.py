@@ -20,7 +20,9 @@ def parse_instant(text: str, tz: tzinfo) -> datetime:
     value = text.strip()
     match = _DATE_TIME.match(value)
     if not match:
-        raise ValueError(f"{text!r} is not a date or time (expected e.g. 2025-03-01 or 2025-03-01 09:30)")
+        raise ValueError(
+            f"{text!r} is not a date or time (expected e.g. 2025-03-01 or 2025-03-01 09:30)"
+        )
     year, month, day, hour, minute, second, fraction, offset = match.groups()
     try:
         naive = datetime(

@@ -1,0 +1,1 @@
+"""The ``desk`` command: Typer sub-apps, one module per command group."""

@@ -1,0 +1,115 @@
+"""What every command shares: settings, the database, the acting agent, "now" and output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import typer
+from rich.console import Console
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from desk import db, locations
+from desk.clock import system_now
+from desk.config import Settings
+from desk.errors import InvalidInput
+from desk.timefmt import parse_instant
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class DeskContext:
+    """Per-invocation state, built by the root callback and handed to every command."""
+
+    settings: Settings
+    db_target: str | None
+    _engine: Engine | None = field(default=None, repr=False)
+    _now: datetime | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        """The database URL this invocation works on."""
+        target = self.db_target or self.settings.db or str(locations.default_db_path())
+        return db.database_url(target)
+
+    def engine(self, *, check_schema: bool = True) -> Engine:
+        """The process's engine; a new SQLite file is created and initialised, and we say where."""
+        if self._engine is None:
+            path = db.sqlite_path(self.url)
+            fresh = path is not None and not path.exists()
+            engine = db.make_engine(self.url, busy_timeout_s=self.settings.busy_timeout_s)
+            if fresh:
+                db.migrate(engine)
+                err_console.print(f"Created a new desk database at {path}")
+            elif check_schema:
+                db.require_current_schema(engine)
+            self._engine = engine
+        return self._engine
+
+    def now(self) -> datetime:
+        """The current instant (fixed for the whole invocation)."""
+        if self._now is None:
+            self._now = system_now()
+        return self._now
+
+    def instant(self, text: str | None, option: str) -> datetime | None:
+        """Parse a time given on the command line, in the desk's zone when it has no offset."""
+        if text is None:
+            return None
+        try:
+            return parse_instant(text, self.settings.tz)
+        except ValueError as exc:
+            raise InvalidInput(f"{option}: {exc}") from exc
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A write unit of work on this desk's database."""
+        with db.write_session(self.engine()) as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only unit of work on this desk's database."""
+        with db.read_session(self.engine()) as session:
+            yield session
+
+    def acting(self, session: Session) -> str:
+        """The acting agent's name, refused when missing or unknown."""
+        from desk.store.agents import require_actor
+
+        return require_actor(self.actor, session=session).name
+
+    @property
+    def actor(self) -> str | None:
+        """The acting agent's name, from --agent, DESK_AGENT or the settings file."""
+        return self.settings.agent
+
+
+def get(ctx: typer.Context) -> DeskContext:
+    """The DeskContext of the running invocation."""
+    found = ctx.find_root().obj
+    assert isinstance(found, DeskContext)
+    return found
+
+
+def print_json(value: Any) -> None:
+    """Print JSON to standard output (stable shapes for people's scripts)."""
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def print_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Print CSV to standard output."""
+    import csv
+
+    writer = csv.writer(sys.stdout, lineterminator=os.linesep)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if value is None else value for value in row])

@@ -1,0 +1,104 @@
+"""The root ``desk`` command: global options, the command groups, and error handling."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from typer.core import TyperGroup
+
+from desk import db
+from desk.cli import agents, calls, complaints, customers, points, system
+from desk.cli.context import DeskContext, err_console
+from desk.config import load_settings
+from desk.errors import DeskError
+
+if TYPE_CHECKING:
+    from typer._click.core import Context as ClickContext  # Typer bundles its own Click
+
+
+class DeskGroup(TyperGroup):
+    """The root group: an error a person can cause ends in a message and exit 1, never a traceback."""
+
+    def invoke(self, ctx: ClickContext) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DeskError as exc:
+            err_console.print(f"error: {exc.message}", markup=False)
+            raise typer.Exit(1) from exc
+
+
+app = typer.Typer(
+    name="desk",
+    cls=DeskGroup,
+    help="A terminal support desk for customer-service teams whose job is to keep customers.",
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(agents.app, name="agent")
+app.add_typer(customers.app, name="customer")
+app.add_typer(calls.app, name="call")
+app.add_typer(complaints.app, name="complaint")
+app.add_typer(points.app, name="points")
+system.register(app)
+
+
+def _warn_password_in_argv(target: str | None) -> None:
+    if target and "://" in target:
+        from sqlalchemy.engine import make_url
+
+        try:
+            password = make_url(target).password
+        except Exception:  # a malformed URL is reported when it is used
+            return
+        if password:
+            err_console.print(
+                "warning: a password on the command line is visible to other users of this "
+                "machine; put it in DESK_DB, ~/.pgpass or the settings file (mode 0600) instead"
+            )
+
+
+@app.callback(invoke_without_command=True)
+def main(
+    ctx: typer.Context,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Database file or URL (postgresql+psycopg://…); else DESK_DB, else your default desk.",
+        ),
+    ] = None,
+    agent: Annotated[
+        str | None,
+        typer.Option("--agent", help="Who is acting (recorded in the audit log); else DESK_AGENT."),
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option("--tz", help="Time zone for times without an offset and month boundaries."),
+    ] = None,
+) -> None:
+    """desk: log calls, file complaints under the reason customers could leave, keep customers."""
+    _warn_password_in_argv(database)
+    try:
+        settings = load_settings(agent=agent, timezone=timezone)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise DeskError(f"settings: {first['loc'][0]}: {first['msg']}") from exc
+    ctx.obj = DeskContext(settings=settings, db_target=database)
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        where = db.display_url(ctx.obj.url)
+        err_console.print(f"\nDatabase: {where}")
+
+
+def run() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("interrupted; nothing more was written")
+        sys.exit(130)

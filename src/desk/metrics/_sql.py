@@ -1,0 +1,62 @@
+"""Small building blocks shared by the metrics queries (portable across SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import SQLModel
+
+from desk.metrics.periods import Period
+from desk.timefmt import to_epoch
+
+
+def table(model: type[SQLModel]) -> sa.Table:
+    """The Core table behind a SQLModel table class."""
+    return SQLModel.metadata.tables[str(model.__tablename__)]
+
+
+def epoch(column: ColumnElement[datetime]) -> ColumnElement[int]:
+    """A stored instant as the plain integer it is (seconds since 1970), for arithmetic."""
+    return sa.type_coerce(column, sa.BigInteger)
+
+
+def integer(value: int) -> ColumnElement[int]:
+    """A bound integer parameter, typed so that PostgreSQL never has to guess."""
+    return sa.cast(sa.bindparam(None, value, type_=sa.BigInteger), sa.BigInteger)
+
+
+def text_value(value: str) -> ColumnElement[str]:
+    """A bound text parameter, typed so that PostgreSQL never has to guess."""
+    return sa.cast(sa.bindparam(None, value, type_=sa.String), sa.String)
+
+
+def periods_table(periods: Iterable[tuple[int, Period]], name: str) -> sa.Subquery:
+    """Rows ``(idx, start_at, end_at)`` of numbered periods in epoch seconds, as a derived table."""
+    rows = [
+        sa.select(
+            integer(index).label("idx"),
+            integer(to_epoch(period.start)).label("start_at"),
+            integer(to_epoch(period.end)).label("end_at"),
+        )
+        for index, period in periods
+    ]
+    if not rows:
+        raise ValueError("at least one period is needed")
+    if len(rows) == 1:
+        return rows[0].subquery(name)
+    return sa.union_all(*rows).subquery(name)
+
+
+def percent(part: int, whole: int) -> float | None:
+    """``part`` as a percentage of ``whole`` (None when ``whole`` is zero)."""
+    if whole == 0:
+        return None
+    return part * 100 / whole
+
+
+def rounded(value: float | None, places: int = 4) -> float | None:
+    """``value`` rounded for JSON output (None stays None)."""
+    return None if value is None else round(value, places)

@@ -1,0 +1,77 @@
+"""The audit log: every change appended in the same transaction as the change itself."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from desk.models import AuditEntry, AuditRead
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def _dump(values: dict[str, Any] | None) -> str | None:
+    if values is None:
+        return None
+    return json.dumps({k: _jsonable(v) for k, v in values.items()}, sort_keys=True)
+
+
+def record(
+    *,
+    session: Session,
+    actor: str,
+    at: datetime,
+    action: str,
+    entity: str,
+    entity_ref: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """Append one audit entry to the current transaction."""
+    session.add(
+        AuditEntry(
+            at=at,
+            agent=actor,
+            action=action,
+            entity=entity,
+            entity_ref=entity_ref,
+            before=_dump(before),
+            after=_dump(after),
+        )
+    )
+
+
+def history(entity: str, entity_ref: str, *, session: Session) -> list[AuditRead]:
+    """Every audit entry of one record, oldest first."""
+    rows = session.exec(
+        select(AuditEntry)
+        .where(AuditEntry.entity == entity, AuditEntry.entity_ref == entity_ref)
+        .order_by(col(AuditEntry.id))
+    ).all()
+    return [AuditRead.model_validate(row, from_attributes=True) for row in rows]
+
+
+def entries(
+    *, session: Session, start: datetime | None = None, end: datetime | None = None
+) -> list[AuditRead]:
+    """Audit entries in [start, end), oldest first."""
+    query = select(AuditEntry)
+    if start is not None:
+        query = query.where(AuditEntry.at >= start)
+    if end is not None:
+        query = query.where(AuditEntry.at < end)
+    rows = session.exec(query.order_by(col(AuditEntry.id))).all()
+    return [AuditRead.model_validate(row, from_attributes=True) for row in rows]

@@ -1,0 +1,301 @@
+"""Customers and their lifecycle: acquired, left (with a leave-reason), won back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from desk.errors import InvalidInput, RuleViolation
+from desk.models import (
+    Category,
+    Customer,
+    CustomerCreate,
+    CustomerRead,
+    LifecycleCreate,
+    LifecycleEvent,
+    LifecycleKind,
+    LifecycleRead,
+)
+from desk.store import audit, refs
+from desk.store.lookup import category_by_key, customer_by_ref
+from desk.timefmt import format_instant
+
+_CUSTOMER_FIELDS = ("name", "email", "phone")
+
+
+def _state(customer_id: int, *, session: Session, at: datetime | None = None) -> str | None:
+    query = select(LifecycleEvent.kind).where(LifecycleEvent.customer_id == customer_id)
+    if at is not None:
+        query = query.where(LifecycleEvent.at < at)
+    kind = session.exec(query.order_by(col(LifecycleEvent.at).desc()).limit(1)).first()
+    if kind is None:
+        return None
+    return "left" if kind == LifecycleKind.left.value else "active"
+
+
+def read_customer(customer: Customer, *, session: Session) -> CustomerRead:
+    """A customer as a plain value, with their state now (``active``, ``left`` or None)."""
+    assert customer.id is not None
+    return CustomerRead(
+        id=customer.id,
+        ref=customer.ref,
+        name=customer.name,
+        email=customer.email,
+        phone=customer.phone,
+        created_at=customer.created_at,
+        state=_state(customer.id, session=session),
+    )
+
+
+def _fields(customer: Customer) -> dict[str, Any]:
+    return {name: getattr(customer, name) for name in ("ref", *_CUSTOMER_FIELDS)}
+
+
+def add_customer(
+    data: CustomerCreate, *, session: Session, actor: str, now: datetime
+) -> CustomerRead:
+    """Create a customer (and their ``acquired`` event when ``acquired_at`` is given)."""
+    if not data.name:
+        raise InvalidInput("a customer needs a name")
+    if data.ref is not None:
+        if not data.ref:
+            raise InvalidInput("a customer ref cannot be blank")
+        if session.exec(select(Customer.id).where(Customer.ref == data.ref)).first() is not None:
+            raise RuleViolation(f"customer ref {data.ref!r} is already taken")
+    customer = Customer(
+        ref=data.ref or refs.placeholder(),
+        name=data.name,
+        email=data.email or None,
+        phone=data.phone or None,
+        created_at=data.acquired_at or now,
+    )
+    session.add(customer)
+    session.flush()
+    if data.ref is None:
+        refs.assign(customer, Customer, refs.PREFIXES["customers"], session=session)
+    audit.record(
+        session=session,
+        actor=actor,
+        at=now,
+        action="create",
+        entity="customer",
+        entity_ref=customer.ref,
+        after=_fields(customer),
+    )
+    if data.acquired_at is not None:
+        add_lifecycle_events(
+            [
+                LifecycleCreate(
+                    customer_ref=customer.ref, at=data.acquired_at, kind=LifecycleKind.acquired
+                )
+            ],
+            session=session,
+            actor=actor,
+            now=now,
+        )
+    return read_customer(customer, session=session)
+
+
+def update_customer(
+    ref: str, changes: dict[str, str | None], *, session: Session, actor: str, now: datetime
+) -> CustomerRead:
+    """Change a customer's name, e-mail or phone."""
+    unknown = set(changes) - set(_CUSTOMER_FIELDS)
+    if unknown:
+        raise InvalidInput(f"cannot change {', '.join(sorted(unknown))} of a customer")
+    customer = customer_by_ref(ref, session=session)
+    before = _fields(customer)
+    for name, value in changes.items():
+        if name == "name" and not value:
+            raise InvalidInput("a customer needs a name")
+        setattr(customer, name, value or None if name != "name" else value)
+    session.add(customer)
+    session.flush()
+    after = _fields(customer)
+    if after != before:
+        audit.record(
+            session=session,
+            actor=actor,
+            at=now,
+            action="update",
+            entity="customer",
+            entity_ref=ref,
+            before={k: v for k, v in before.items() if after[k] != v},
+            after={k: v for k, v in after.items() if before[k] != v},
+        )
+    return read_customer(customer, session=session)
+
+
+def get_customer(ref: str, *, session: Session) -> CustomerRead:
+    """The customer with ``ref``."""
+    return read_customer(customer_by_ref(ref, session=session), session=session)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_customers(
+    *, session: Session, search: str | None = None, limit: int = 50, after_ref: str | None = None
+) -> list[CustomerRead]:
+    """Customers by ref, optionally those whose name, ref, e-mail or phone contains ``search``."""
+    query = select(Customer)
+    if search:
+        pattern = f"%{_escape_like(search.strip())}%"
+        query = query.where(
+            sa.or_(
+                col(Customer.name).ilike(pattern, escape="\\"),
+                col(Customer.ref).ilike(pattern, escape="\\"),
+                col(Customer.email).ilike(pattern, escape="\\"),
+                col(Customer.phone).ilike(pattern, escape="\\"),
+            )
+        )
+    if after_ref is not None:
+        query = query.where(Customer.ref > after_ref)
+    rows = session.exec(query.order_by(col(Customer.ref)).limit(limit)).all()
+    return [read_customer(row, session=session) for row in rows]
+
+
+# --- lifecycle -------------------------------------------------------------------------------
+
+_NEXT = {
+    None: {LifecycleKind.acquired},
+    LifecycleKind.acquired: {LifecycleKind.left},
+    LifecycleKind.won_back: {LifecycleKind.left},
+    LifecycleKind.left: {LifecycleKind.won_back},
+}
+
+
+def _describe(kind: LifecycleKind, at: datetime) -> str:
+    return f"{kind.value!r} at {format_instant(at)}"
+
+
+def check_timeline(customer_ref: str, events: Sequence[tuple[datetime, LifecycleKind]]) -> None:
+    """Refuse a timeline that does not alternate acquired → left → won_back → left …"""
+    previous: tuple[datetime, LifecycleKind] | None = None
+    for at, kind in sorted(events, key=lambda event: event[0]):
+        if previous is not None and previous[0] == at:
+            raise RuleViolation(
+                f"customer {customer_ref}: two lifecycle events at the same instant "
+                f"({_describe(previous[1], at)} and {_describe(kind, at)})"
+            )
+        allowed = _NEXT[previous[1] if previous else None]
+        if kind not in allowed:
+            if previous is None:
+                why = "comes before the customer was acquired"
+            elif kind is LifecycleKind.acquired:
+                why = (
+                    f"but the customer was already acquired ({_describe(previous[1], previous[0])})"
+                )
+            elif kind is LifecycleKind.left:
+                why = f"but the customer had already left ({_describe(previous[1], previous[0])})"
+            else:
+                why = f"but the customer had not left (last event {_describe(previous[1], previous[0])})"
+            raise RuleViolation(f"customer {customer_ref}: {_describe(kind, at)} {why}")
+        previous = (at, kind)
+
+
+def add_lifecycle_events(
+    items: Iterable[LifecycleCreate], *, session: Session, actor: str, now: datetime
+) -> list[LifecycleRead]:
+    """Record lifecycle events, judging each customer's whole timeline, not the order given."""
+    # Nothing is flushed until every timeline has been judged, so that a conflict is
+    # reported as such rather than as a constraint error from the database.
+    with session.no_autoflush:
+        touched: dict[int, Customer] = {}
+        added: list[LifecycleRead] = []
+        for item in items:
+            customer = customer_by_ref(item.customer_ref, session=session)
+            assert customer.id is not None
+            reason_id: int | None = None
+            if item.kind is LifecycleKind.left:
+                if not item.reason:
+                    raise InvalidInput(
+                        f"customer {item.customer_ref}: a 'left' event needs a leave-reason"
+                    )
+                reason_id = category_by_key(item.reason, session=session).id
+            elif item.reason:
+                raise InvalidInput(
+                    f"customer {item.customer_ref}: only a 'left' event takes a leave-reason"
+                )
+            session.add(
+                LifecycleEvent(
+                    customer_id=customer.id,
+                    at=item.at,
+                    kind=item.kind.value,
+                    reason_id=reason_id,
+                    detail=item.detail or None,
+                )
+            )
+            touched[customer.id] = customer
+            added.append(
+                LifecycleRead(
+                    customer_ref=customer.ref,
+                    at=item.at,
+                    kind=item.kind,
+                    reason=item.reason if reason_id is not None else None,
+                    detail=item.detail or None,
+                )
+            )
+            audit.record(
+                session=session,
+                actor=actor,
+                at=now,
+                action=item.kind.value,
+                entity="customer",
+                entity_ref=customer.ref,
+                after={
+                    "at": item.at,
+                    "kind": item.kind,
+                    "reason": item.reason,
+                    "detail": item.detail,
+                },
+            )
+        for customer_id, customer in touched.items():
+            stored = session.exec(
+                select(LifecycleEvent.at, LifecycleEvent.kind).where(
+                    LifecycleEvent.customer_id == customer_id
+                )
+            ).all()
+            pending = [
+                (event.at, event.kind)
+                for event in session.new
+                if isinstance(event, LifecycleEvent) and event.customer_id == customer_id
+            ]
+            check_timeline(
+                customer.ref, [(at, LifecycleKind(kind)) for at, kind in [*stored, *pending]]
+            )
+    session.flush()
+    return added
+
+
+def timeline(ref: str, *, session: Session) -> list[LifecycleRead]:
+    """A customer's lifecycle events, oldest first."""
+    customer = customer_by_ref(ref, session=session)
+    rows = session.exec(
+        select(LifecycleEvent, Category.key)
+        .join(Category, col(Category.id) == LifecycleEvent.reason_id, isouter=True)
+        .where(LifecycleEvent.customer_id == customer.id)
+        .order_by(col(LifecycleEvent.at))
+    ).all()
+    return [
+        LifecycleRead(
+            customer_ref=ref,
+            at=event.at,
+            kind=LifecycleKind(event.kind),
+            reason=key,
+            detail=event.detail,
+        )
+        for event, key in rows
+    ]
+
+
+def state_at(ref: str, at: datetime, *, session: Session) -> str | None:
+    """``active``, ``left`` or None (never acquired) for a customer at instant ``at``."""
+    customer = customer_by_ref(ref, session=session)
+    assert customer.id is not None
+    return _state(customer.id, session=session, at=at)
