@@ -61,7 +61,9 @@ def _drop_pg_template() -> Iterator[None]:
 
 def _pg_url_for_test() -> Iterator[str]:
     if not PG_URL:
-        pytest.skip("PostgreSQL tests need DESK_TEST_PG_URL (e.g. postgresql+psycopg://postgres@127.0.0.1/test)")
+        pytest.skip(
+            "PostgreSQL tests need DESK_TEST_PG_URL (e.g. postgresql+psycopg://postgres@127.0.0.1/test)"
+        )
     _ensure_pg_template()
     name = f"desk_t_{uuid.uuid4().hex[:12]}"
     admin = _pg_admin()
