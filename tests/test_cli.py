@@ -1,0 +1,258 @@
+"""The everyday commands, driven through Typer's CliRunner like a person or a script would."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from desk.cli.main import app
+
+runner = CliRunner()
+
+
+class Desk:
+    """Runs ``desk`` commands against one database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __call__(self, *args: str, agent: str | None = "Anna Berg", code: int = 0) -> str:
+        options = ["--db", self.url] + (["--agent", agent] if agent else [])
+        result = runner.invoke(app, [*options, *args])
+        output = result.stdout + result.stderr
+        assert result.exit_code == code, f"exit {result.exit_code}: {output}\n{result.exception!r}"
+        return output
+
+
+@pytest.fixture
+def desk(db_url: str) -> Desk:
+    run = Desk(db_url)
+    run("agent", "add", "Anna Berg", "--role", "supervisor", agent=None)
+    run("agent", "add", "Jonas Weber")
+    run(
+        "customer",
+        "add",
+        "Acme GmbH",
+        "--ref",
+        "CU-1",
+        "--email",
+        "buy@acme.example",
+        "--acquired-at",
+        "2025-01-01",
+    )
+    return run
+
+
+def test_agent_list_json_shape(desk: Desk) -> None:
+    listed = json.loads(desk("agent", "list", "--json", agent=None))
+    assert listed == [
+        {"name": "Anna Berg", "role": "supervisor", "active": True},
+        {"name": "Jonas Weber", "role": "agent", "active": True},
+    ]
+    desk("agent", "deactivate", "Jonas Weber")
+    listed = json.loads(desk("agent", "list", "--json", agent=None))
+    assert listed[1] == {"name": "Jonas Weber", "role": "agent", "active": False}
+
+
+def test_only_a_supervisor_adds_agents_once_there_is_one(desk: Desk) -> None:
+    out = desk("agent", "add", "Mia Roth", agent="Jonas Weber", code=1)
+    assert "needs a supervisor" in out
+    out = desk("agent", "add", "Mia Roth", agent=None, code=1)
+    assert "--agent" in out
+
+
+def test_writing_commands_refuse_an_unknown_or_missing_agent(desk: Desk) -> None:
+    assert "no agent named 'Ghost'" in desk("call", "log", "CU-1", agent="Ghost", code=1)
+    assert "DESK_AGENT" in desk("call", "log", "CU-1", agent=None, code=1)
+
+
+def test_a_complaint_from_open_to_resolved(desk: Desk) -> None:
+    opened = json.loads(
+        desk(
+            "complaint",
+            "open",
+            "CU-1",
+            "--reason",
+            "price",
+            "--priority",
+            "high",
+            "--summary",
+            "Too expensive",
+            "--received-at",
+            "2025-02-03 9:15",
+            "--json",
+        )
+    )
+    ref = opened["ref"]
+    assert (opened["category"], opened["owner"], opened["status"], opened["version"]) == (
+        "price",
+        "Anna Berg",
+        "open",
+        1,
+    )
+    assert opened["received_at"] == "2025-02-03T09:15:00Z"
+    out = desk("complaint", "respond", ref, "--at", "2025-02-03 10:00", "--version", "1")
+    assert "version 2" in out
+    out = desk("complaint", "resolve", ref, "--version", "1", code=1)
+    assert "changed by Anna Berg" in out and "version 1" in out
+    resolved = json.loads(
+        desk("complaint", "resolve", ref, "--at", "2025-02-04T10:00:00+01:00", "--json")
+    )
+    assert resolved["status"] == "resolved"
+    assert resolved["resolved_at"] == "2025-02-04T09:00:00Z"
+    listed = json.loads(desk("complaint", "list", "--json"))
+    assert listed == []
+    desk("complaint", "reopen", ref)
+    assert [c["ref"] for c in json.loads(desk("complaint", "list", "--json"))] == [ref]
+
+
+def test_bad_input_exits_1_with_a_message_and_usage_errors_exit_2(desk: Desk) -> None:
+    out = desk("complaint", "open", "CU-1", "--reason", "pricey", code=1)
+    assert "unknown leave-reason 'pricey'" in out and "competitor" in out
+    out = desk("customer", "add", "X", "--acquired-at", "2025-02-30", code=1)
+    assert "--acquired-at" in out and "impossible" in out
+    desk("complaint", "open", "CU-1", "--reason", "price", "--priority", "whenever", code=2)
+    desk("no-such-command", code=2)
+
+
+def test_leave_and_win_back(desk: Desk) -> None:
+    out = desk(
+        "customer",
+        "leave",
+        "CU-1",
+        "--reason",
+        "competitor",
+        "--detail",
+        "cheaper offer",
+        "--at",
+        "2025-03-01",
+    )
+    assert "left" in out
+    assert "already left" in desk(
+        "customer", "leave", "CU-1", "--reason", "price", "--at", "2025-03-02", code=1
+    )
+    desk("customer", "win-back", "CU-1", "--at", "2025-04-01")
+    shown = json.loads(desk("customer", "show", "CU-1", "--json"))
+    assert [e["kind"] for e in shown["lifecycle"]] == ["acquired", "left", "won_back"]
+    assert shown["lifecycle"][1]["reason"] == "competitor"
+    assert shown["customer"]["state"] == "active"
+
+
+def test_calls_and_points_show_on_the_customer(desk: Desk) -> None:
+    logged = json.loads(
+        desk("call", "log", "CU-1", "--channel", "chat", "--notes", "asked about invoice", "--json")
+    )
+    assert (logged["agent"], logged["channel"], logged["customer_ref"]) == (
+        "Anna Berg",
+        "chat",
+        "CU-1",
+    )
+    desk("points", "grant", "CU-1", "150", "--reason", "late delivery")
+    assert "need a reason" in desk("points", "grant", "CU-1", "150", code=1)
+    desk("points", "grant", "CU-1", "--action", "app_install")
+    shown = json.loads(desk("customer", "show", "CU-1", "--json"))
+    assert shown["points"] == 170
+    assert [c["ref"] for c in shown["recent_calls"]] == [logged["ref"]]
+
+
+def test_customer_list_search_treats_input_as_text(desk: Desk) -> None:
+    desk("customer", "add", "Zeta 100% Ltd", "--ref", "CU-2")
+    found = json.loads(desk("customer", "list", "--search", "100%", "--json"))
+    assert [c["ref"] for c in found] == ["CU-2"]
+    for hostile in ("' OR 1=1 --", "_", "'; DROP TABLE customers; --"):
+        assert json.loads(desk("customer", "list", "--search", hostile, "--json")) == []
+    # A percent sign is a character to look for, not a wildcard.
+    assert [c["ref"] for c in json.loads(desk("customer", "list", "--search", "%", "--json"))] == [
+        "CU-2"
+    ]
+    assert len(json.loads(desk("customer", "list", "--json"))) == 2
+
+
+def test_a_new_database_path_is_created_and_we_say_where(tmp_path: Path) -> None:
+    target = tmp_path / "fresh" / "desk.db"
+    result = runner.invoke(app, ["--db", str(target), "agent", "add", "Anna Berg"])
+    assert result.exit_code == 0, result.output
+    assert f"Created a new desk database at {target}" in result.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == 0o660
+
+
+def test_database_comes_from_desk_db_when_no_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "env.db"
+    monkeypatch.setenv("DESK_DB", str(target))
+    monkeypatch.setenv("DESK_AGENT", "Anna Berg")
+    assert runner.invoke(app, ["agent", "add", "Anna Berg"]).exit_code == 0
+    result = runner.invoke(app, ["customer", "add", "Env Customer"])
+    assert result.exit_code == 0, result.output
+    assert target.exists()
+
+
+def test_default_database_is_per_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DESK_DB", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("DESK_CONFIG", str(tmp_path / "none.toml"))
+    result = runner.invoke(app, ["agent", "list"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "data" / "desk" / "desk.db").exists()
+
+
+def test_settings_file_supplies_agent_and_time_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('agent = "Anna Berg"\ntimezone = "Europe/Berlin"\n')
+    monkeypatch.setenv("DESK_CONFIG", str(config))
+    monkeypatch.delenv("DESK_AGENT", raising=False)
+    db_path = str(tmp_path / "t.db")
+    assert runner.invoke(app, ["--db", db_path, "agent", "add", "Anna Berg"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app,
+            [
+                "--db",
+                db_path,
+                "customer",
+                "add",
+                "Tz",
+                "--ref",
+                "CU-9",
+                "--acquired-at",
+                "2025-01-01 00:30",
+            ],
+        ).exit_code
+        == 0
+    )
+    shown = json.loads(
+        runner.invoke(app, ["--db", db_path, "customer", "show", "CU-9", "--json"]).stdout
+    )
+    assert shown["lifecycle"][0]["at"] == "2024-12-31T23:30:00Z"
+
+
+def test_unknown_time_zone_is_a_clear_error(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["--db", str(tmp_path / "x.db"), "--tz", "Mars/Olympus", "agent", "list"]
+    )
+    assert result.exit_code == 1
+    assert "unknown time zone" in result.stderr
+
+
+def test_a_password_in_the_url_is_warned_about_and_never_printed(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["--db", "postgresql+psycopg://desk:s3cret@127.0.0.1:1/nowhere", "agent", "list"]
+    )
+    assert "visible to other users" in result.stderr
+    assert "s3cret" not in result.stdout + result.stderr
+    assert result.exit_code == 1
+
+
+def test_init_reports_what_it_did(tmp_path: Path) -> None:
+    target = tmp_path / "i.db"
+    first = runner.invoke(app, ["--db", str(target), "init"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, ["--db", str(target), "init"])
+    assert "up to date" in again.stdout
