@@ -12,8 +12,8 @@ from desk.metrics import Period, custom_period, period_containing, periods_betwe
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_months_cover_the_range_and_end_on_the_boundary() -> None:
@@ -92,3 +92,16 @@ def test_an_empty_or_reversed_range_is_refused() -> None:
         custom_period(date(2025, 2, 2), date(2025, 2, 1), UTC)
     with pytest.raises(ValueError, match="aware"):
         Period(datetime(2025, 1, 1), utc(2025, 2, 1))
+
+
+def test_an_unknown_unit_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown period 'year'"):
+        periods_between(date(2025, 1, 1), date(2025, 2, 1), "year", UTC)  # type: ignore[arg-type]
+
+
+def test_a_period_keeps_its_instants_in_utc() -> None:
+    given = Period(datetime(2025, 1, 1, tzinfo=BERLIN), datetime(2025, 2, 1, tzinfo=BERLIN))
+    assert given.start.tzinfo is UTC
+    assert given.start == utc(2024, 12, 31, 23)
+    assert given.contains(utc(2025, 1, 31, 22, 59))
+    assert not given.contains(utc(2025, 1, 31, 23))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy.engine import Engine
 
 from builders import Rows, at
@@ -129,7 +130,7 @@ def test_sla_exactly_on_target_is_in_time_and_a_second_later_is_breached(
     assert behind["first_response_breached"] == [late, past_due]
     assert behind["resolution_breached"] == [late]
     assert behind["open"] == [past_due, at_due, fresh]
-    as_json = response_times(MARCH, session=session, as_of=AS_OF).to_json()["groups"][0]
+    as_json = group.to_json()
     assert as_json["first_response_within_sla_pct"] == 33.3333
     assert as_json["first_response_breached"] == 2
 
@@ -187,3 +188,8 @@ def test_grouping_by_channel_category_and_priority(engine: Engine) -> None:
 def test_an_empty_period_has_no_groups(engine: Engine) -> None:
     with read_session(engine) as session:
         assert response_times(MARCH, session=session, as_of=AS_OF).to_json() == {"groups": []}
+
+
+def test_an_unknown_grouping_is_refused(engine: Engine) -> None:
+    with read_session(engine) as session, pytest.raises(ValueError, match="cannot group"):
+        response_times(MARCH, session=session, as_of=AS_OF, by="colour")  # type: ignore[arg-type]

@@ -56,6 +56,8 @@ def test_an_event_exactly_at_a_boundary_belongs_to_the_period_that_starts_there(
     months = periods_between(date(2025, 1, 1), date(2025, 3, 1), "month", UTC)
     with read_session(engine) as session:
         january, february = retention(months, session=session).rows
+        (february_alone,) = retention(months[1:], session=session).rows
+    assert february_alone == february
     assert (january.cs, january.cn, january.lost, january.ce) == (0, 1, 0, 1)
     assert (february.cs, february.cn, february.lost, february.ce) == (1, 1, 1, 1)
     assert february.retention_rate == 0.0
@@ -154,3 +156,17 @@ def test_any_list_of_periods_gives_the_same_numbers_as_alone(engine: Engine) -> 
         (7, 9, 5, 11),
         (11, 10, 5, 16),
     ]
+
+
+def test_a_customer_acquired_exactly_at_the_start_is_not_in_cs_but_in_cn(
+    engine: Engine,
+) -> None:
+    with write_session(engine) as session:
+        rows = Rows(session)
+        rows.acquired(at("2025-01-10T00:00"))
+        rows.acquired(at("2025-02-01T00:00"))
+    february = periods_between(date(2025, 2, 1), date(2025, 3, 1), "month", UTC)
+    with read_session(engine) as session:
+        (row,) = retention(february, session=session).rows
+    assert (row.cs, row.cn, row.lost, row.ce) == (1, 1, 0, 2)
+    assert row.retention_rate == 100.0

@@ -6,7 +6,14 @@ a ``to_json()``; nothing here imports a user interface.
 
 from desk.metrics.cohorts import CohortRow, CohortTable, cohorts
 from desk.metrics.loyalty import Balance, balance, balances
-from desk.metrics.periods import Period, Unit, custom_period, period_containing, periods_between
+from desk.metrics.periods import (
+    UNITS,
+    Period,
+    Unit,
+    custom_period,
+    period_containing,
+    periods_between,
+)
 from desk.metrics.reasons import ReasonsReport, reasons
 from desk.metrics.response import (
     ALL,
@@ -24,6 +31,7 @@ from desk.metrics.revenue import BuyerGroup, MonthRevenue, RevenueReport, revenu
 __all__ = [
     "ALL",
     "UNASSIGNED",
+    "UNITS",
     "Balance",
     "Behind",
     "BuyerGroup",

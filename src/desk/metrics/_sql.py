@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel
-
-from desk.metrics.periods import Period
-from desk.timefmt import to_epoch
 
 
 def table(model: type[SQLModel]) -> sa.Table:
@@ -31,23 +27,6 @@ def integer(value: int) -> ColumnElement[int]:
 def text_value(value: str) -> ColumnElement[str]:
     """A bound text parameter, typed so that PostgreSQL never has to guess."""
     return sa.cast(sa.bindparam(None, value, type_=sa.String), sa.String)
-
-
-def periods_table(periods: Iterable[tuple[int, Period]], name: str) -> sa.Subquery:
-    """Rows ``(idx, start_at, end_at)`` of numbered periods in epoch seconds, as a derived table."""
-    rows = [
-        sa.select(
-            integer(index).label("idx"),
-            integer(to_epoch(period.start)).label("start_at"),
-            integer(to_epoch(period.end)).label("end_at"),
-        )
-        for index, period in periods
-    ]
-    if not rows:
-        raise ValueError("at least one period is needed")
-    if len(rows) == 1:
-        return rows[0].subquery(name)
-    return sa.union_all(*rows).subquery(name)
 
 
 def percent(part: int, whole: int) -> float | None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from itertools import pairwise
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from desk.metrics._sql import epoch, integer, percent, periods_table, rounded, table
+from desk.metrics._sql import epoch, integer, percent, rounded, table
 from desk.metrics.periods import Period
 from desk.models import LifecycleEvent, LifecycleKind
 from desk.timefmt import to_epoch
@@ -56,64 +57,91 @@ class CohortTable:
         return {"cohorts": [row.to_json(tz) for row in self.rows]}
 
 
+def _check_order(months: list[Period]) -> None:
+    for earlier, later in pairwise(months):
+        if later.start < earlier.end:
+            raise ValueError(
+                "cohort months must be in order and must not overlap "
+                f"({later.start.isoformat()} starts before {earlier.end.isoformat()})"
+            )
+
+
 def cohorts(months: list[Period], *, session: Session, as_of: datetime) -> CohortTable:
     """Cohort sizes and the share still active at the end of each later month, up to ``as_of``."""
     if not months:
         return CohortTable(rows=(), as_of=as_of)
+    _check_order(months)
     events = table(LifecycleEvent)
-    asked = periods_table(enumerate(months), "months")
     acquired_at = epoch(events.c.at)
-    members = (
-        sa.select(events.c.customer_id.label("customer_id"), asked.c.idx.label("cohort"))
-        .select_from(
-            events.join(
-                asked, sa.and_(acquired_at >= asked.c.start_at, acquired_at < asked.c.end_at)
+    cohort = sa.case(
+        *(
+            (
+                sa.and_(
+                    acquired_at >= integer(to_epoch(month.start)),
+                    acquired_at < integer(to_epoch(month.end)),
+                ),
+                index,
             )
+            for index, month in enumerate(months)
         )
+    )
+    members = (
+        sa.select(events.c.customer_id.label("customer_id"), cohort.label("cohort"))
         .where(
             events.c.kind == LifecycleKind.acquired.value,
-            acquired_at >= integer(min(to_epoch(m.start) for m in months)),
-            acquired_at < integer(max(to_epoch(m.end) for m in months)),
+            acquired_at >= integer(to_epoch(months[0].start)),
+            acquired_at < integer(to_epoch(months[-1].end)),
         )
-        .cte("members")
+        .subquery("members")
     )
     sizes = {
-        int(cohort): int(size)
-        for cohort, size in session.execute(
-            sa.select(members.c.cohort, sa.func.count()).group_by(members.c.cohort)
+        int(index): int(size)
+        for index, size in session.execute(
+            sa.select(members.c.cohort, sa.func.count())
+            .where(members.c.cohort.is_not(None))
+            .group_by(members.c.cohort)
         )
     }
-    limit = to_epoch(as_of)
-    known = [(index, month) for index, month in enumerate(months) if to_epoch(month.end) <= limit]
-    active: dict[tuple[int, int], int] = {}
+    # Months are in order, so the months already over at as_of are the first ones.
+    known = [month for month in months if month.end <= as_of]
+    changes: dict[tuple[int, int], int] = {}
     if known and sizes:
-        bounds = periods_table(known, "bounds")
+        # Each lifecycle event of a member moves the count of every boundary after it: file it
+        # under the first boundary after it, and add up along the row afterwards.
         later = events.alias("later")
-        delta = sa.case((later.c.kind == LifecycleKind.left.value, -1), else_=1)
-        query = (
-            sa.select(members.c.cohort, bounds.c.idx, sa.func.sum(delta))
-            .select_from(
-                members.join(later, later.c.customer_id == members.c.customer_id).join(
-                    bounds,
-                    sa.and_(
-                        bounds.c.idx >= members.c.cohort, epoch(later.c.at) < bounds.c.end_at
-                    ),
-                )
-            )
-            .group_by(members.c.cohort, bounds.c.idx)
+        later_at = epoch(later.c.at)
+        bucket = sa.case(
+            *((later_at < integer(to_epoch(month.end)), index) for index, month in enumerate(known))
         )
-        for cohort, index, count in session.execute(query):
-            active[(int(cohort), int(index))] = int(count)
-    known_indexes = {index for index, _ in known}
+        delta = sa.case((later.c.kind == LifecycleKind.left.value, -1), else_=1)
+        moves = (
+            sa.select(
+                members.c.cohort.label("cohort"), bucket.label("bucket"), delta.label("delta")
+            )
+            .select_from(members.join(later, later.c.customer_id == members.c.customer_id))
+            .where(members.c.cohort.is_not(None), later_at < integer(to_epoch(known[-1].end)))
+            .subquery("moves")
+        )
+        query = sa.select(moves.c.cohort, moves.c.bucket, sa.func.sum(moves.c.delta)).group_by(
+            moves.c.cohort, moves.c.bucket
+        )
+        for index, boundary, change in session.execute(query):
+            changes[(int(index), int(boundary))] = int(change)
     rows = []
     for index, month in enumerate(months):
-        size = sizes.get(index, 0)
         cells: list[int | None] = []
-        for k in range(len(months)):
-            later_index = index + k
-            if later_index < len(months) and later_index in known_indexes:
-                cells.append(active.get((index, later_index), 0))
+        running = sum(
+            change for (row, at), change in changes.items() if row == index and at < index
+        )
+        for later_index in range(index, index + len(months)):
+            if later_index < len(known):
+                running += changes.get((index, later_index), 0)
+                cells.append(running)
             else:
                 cells.append(None)
-        rows.append(CohortRow(start=month.start, end=month.end, size=size, active=tuple(cells)))
+        rows.append(
+            CohortRow(
+                start=month.start, end=month.end, size=sizes.get(index, 0), active=tuple(cells)
+            )
+        )
     return CohortTable(rows=tuple(rows), as_of=as_of)

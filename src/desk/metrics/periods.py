@@ -7,12 +7,14 @@ compared with stored instants directly; the local calendar only decides where bo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Literal
 
 from desk.timefmt import local_midnight
 
 Unit = Literal["month", "week", "quarter"]
+UNITS: tuple[Unit, ...] = ("month", "week", "quarter")
+"""The calendar units periods can be cut into."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,9 @@ class Period:
                 f"a period must end after it starts (got {self.start.isoformat()} to "
                 f"{self.end.isoformat()})"
             )
+        # Kept in UTC whatever zone they were given in, so that periods print and compare alike.
+        object.__setattr__(self, "start", self.start.astimezone(UTC))
+        object.__setattr__(self, "end", self.end.astimezone(UTC))
 
     def start_date(self, tz: tzinfo) -> date:
         """The local date on which the period starts, in ``tz``."""
@@ -42,6 +47,11 @@ class Period:
     def contains(self, instant: datetime) -> bool:
         """Whether ``instant`` falls in ``[start, end)``."""
         return self.start <= instant < self.end
+
+
+def _check_unit(unit: str) -> None:
+    if unit not in UNITS:
+        raise ValueError(f"unknown period {unit!r} (use month, week or quarter)")
 
 
 def _floor(day: date, unit: Unit) -> date:
@@ -68,6 +78,7 @@ def _period(first: date, after: date, tz: tzinfo) -> Period:
 
 def periods_between(start: date, end: date, unit: Unit, tz: tzinfo) -> list[Period]:
     """The calendar periods of ``unit`` in ``tz`` that touch ``[start, end)``, in order."""
+    _check_unit(unit)
     if end <= start:
         raise ValueError(
             f"the end ({end.isoformat()}) must be after the start ({start.isoformat()})"
@@ -83,6 +94,7 @@ def periods_between(start: date, end: date, unit: Unit, tz: tzinfo) -> list[Peri
 
 def period_containing(instant: datetime, unit: Unit, tz: tzinfo) -> Period:
     """The calendar period of ``unit`` in ``tz`` that holds ``instant``."""
+    _check_unit(unit)
     if instant.tzinfo is None:
         raise ValueError("instants must carry a time zone")
     first = _floor(instant.astimezone(tz).date(), unit)

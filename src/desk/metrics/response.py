@@ -103,6 +103,10 @@ def _complaints(period: Period, by: GroupBy | None) -> sa.CTE:
         "priority": complaints.c.priority,
         None: text_value(ALL),
     }
+    if by not in keys:
+        raise ValueError(
+            f"cannot group response times by {by!r} (use agent, channel, category or priority)"
+        )
     received = epoch(complaints.c.received_at)
     return (
         sa.select(

@@ -80,9 +80,7 @@ def _active_before(boundary: int, *, session: Session) -> int:
     return int(session.execute(sa.select(gained - lost)).scalar_one())
 
 
-def _segment_changes(
-    boundaries: list[int], *, session: Session
-) -> tuple[list[int], list[int]]:
+def _segment_changes(boundaries: list[int], *, session: Session) -> tuple[list[int], list[int]]:
     """Gaining and leave events in each segment ``[boundaries[i], boundaries[i + 1])``."""
     segments = len(boundaries) - 1
     gained = [0] * segments

@@ -119,13 +119,13 @@ def _month(month: Period, window_s: int, *, session: Session) -> MonthRevenue:
     with_previous = sa.select(
         buyers.c.amount, buyers.c.first_at, previous.label("previous_at")
     ).subquery("with_previous")
+    # One reference to the previous purchase, so that it is looked up once per buyer: the gap
+    # is NULL for a buyer with no earlier purchase (new), else revived or returning.
+    gap = with_previous.c.first_at - with_previous.c.previous_at
     kind = sa.case(
-        (with_previous.c.previous_at.is_(None), text_value(_NEW)),
-        (
-            with_previous.c.first_at - with_previous.c.previous_at > integer(window_s),
-            text_value(_REVIVED),
-        ),
-        else_=text_value(_RETURNING),
+        {True: text_value(_REVIVED), False: text_value(_RETURNING)},
+        value=gap > integer(window_s),
+        else_=text_value(_NEW),
     )
     classified = sa.select(kind.label("kind"), with_previous.c.amount).subquery("classified")
     query = sa.select(
