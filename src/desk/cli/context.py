@@ -60,6 +60,23 @@ class DeskContext:
             self._now = system_now()
         return self._now
 
+    def as_of(self, text: str | None) -> tuple[datetime, bool]:
+        """The instant reports are computed as of, and whether it is a demo story's end.
+
+        ``--as-of`` wins; a demo database is read as of the instant its story ends, so that
+        its numbers do not go stale; a real desk uses the real clock.
+        """
+        given = self.instant(text, "--as-of")
+        if given is not None:
+            return given, False
+        from desk.store import meta
+
+        with self.reading() as session:
+            story_end = meta.demo_now(session=session)
+        if story_end is not None:
+            return story_end, True
+        return self.now(), False
+
     def instant(self, text: str | None, option: str) -> datetime | None:
         """Parse a time given on the command line, in the desk's zone when it has no offset."""
         if text is None:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from typer.core import TyperGroup
 
 from desk import db
-from desk.cli import agents, calls, complaints, customers, points, system
+from desk.cli import agents, calls, complaints, customers, points, stats, system
 from desk.cli.context import DeskContext, err_console
 from desk.config import load_settings
 from desk.errors import DeskError
@@ -44,6 +44,7 @@ app.add_typer(customers.app, name="customer")
 app.add_typer(calls.app, name="call")
 app.add_typer(complaints.app, name="complaint")
 app.add_typer(points.app, name="points")
+app.add_typer(stats.app, name="stats")
 system.register(app)
 
 
