@@ -78,9 +78,11 @@ def test_busy_database_gives_a_clear_error_and_a_failed_save_never_appears_later
     engine = db.make_engine(sqlite_url, busy_timeout_s=0.2)
     blocker = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
-    with pytest.raises(DatabaseBusy, match="nothing was saved"):
-        with db.write_session(engine) as session:
-            session.add(Agent(name="Ghost", role="agent"))
+    with (
+        pytest.raises(DatabaseBusy, match="nothing was saved"),
+        db.write_session(engine) as session,
+    ):
+        session.add(Agent(name="Ghost", role="agent"))
     blocker.execute("ROLLBACK")
     blocker.close()
     with db.write_session(engine) as session:

@@ -124,7 +124,7 @@ def test_an_event_inserted_into_the_middle_must_fit_the_timeline(desk: sa.Engine
 def test_left_needs_a_known_reason_and_others_take_none(desk: sa.Engine) -> None:
     with pytest.raises(InvalidInput, match="needs a leave-reason"):
         add_events(desk, ("CU-1", T0 + hours(1), LifecycleKind.left, None))
-    with pytest.raises(NotFound, match="unknown leave-reason 'pricey'.*competitor"):
+    with pytest.raises(NotFound, match=r"unknown leave-reason 'pricey'.*competitor"):
         add_events(desk, ("CU-1", T0 + hours(1), LifecycleKind.left, "pricey"))
     add_events(desk, ("CU-1", T0 + hours(1), LifecycleKind.left, "price"))
     with pytest.raises(InvalidInput, match="only a 'left' event"):

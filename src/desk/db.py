@@ -25,6 +25,7 @@ from sqlmodel import Session
 from desk.errors import DatabaseBusy, DatabaseUnavailable, DeskError, RuleViolation
 
 _READ_ONLY = "desk_read_only"
+CHANGES_CHANNEL = "desk_changes"  # PostgreSQL NOTIFY channel that live desks listen on
 NETWORK_FILESYSTEMS = frozenset(
     {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "sshfs", "afs", "9p", "ncpfs", "davfs"}
 )
@@ -165,6 +166,9 @@ def write_session(engine: Engine) -> Iterator[Session]:
     try:
         with Session(engine, expire_on_commit=False) as session, session.begin():
             yield session
+            if engine.dialect.name == "postgresql":
+                # Delivered on commit only: other desks refresh when the change is visible.
+                session.execute(sa.text(f"NOTIFY {CHANGES_CHANNEL}"))
     except exc.DBAPIError as error:
         raise _translate(error) from error
 

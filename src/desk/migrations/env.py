@@ -1,8 +1,9 @@
 """Alembic environment: desk always hands in the connection to migrate."""
 
 from alembic import context
+from sqlmodel import SQLModel
 
-from desk.models import SQLModel
+import desk.models  # noqa: F401  (registers the tables)
 
 connection = context.config.attributes.get("connection")
 if connection is None:

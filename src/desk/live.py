@@ -1,0 +1,67 @@
+"""Noticing, cheaply, that somebody (another desk, an import, a script) changed the database.
+
+On SQLite ``PRAGMA data_version`` on a connection of our own changes whenever another
+connection commits (about 5 µs a check). On PostgreSQL every write transaction sends a
+``NOTIFY`` on :data:`CHANNEL` (see ``desk.db.write_session``) and the watcher listens.
+"""
+
+from __future__ import annotations
+
+import select as _select
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from desk.db import CHANGES_CHANNEL
+
+CHANNEL = CHANGES_CHANNEL
+
+
+class ChangeWatcher:
+    """Answers "has anything changed since I last asked?" without reading any table."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: Any = None
+        self._last: int | None = None
+
+    def _raw(self) -> Any:
+        if self._connection is None:
+            # A connection of its own, outside the pool, for the life of the watcher.
+            self._connection = self._engine.raw_connection()
+            if self._engine.dialect.name == "postgresql":
+                driver = self._connection.driver_connection
+                driver.autocommit = True
+                driver.execute(f"LISTEN {CHANNEL}")
+        return self._connection
+
+    def changed(self) -> bool:
+        """True when another connection committed since the previous call (first call: True)."""
+        raw = self._raw()
+        if self._engine.dialect.name == "sqlite":
+            cursor = raw.cursor()
+            try:
+                version = int(cursor.execute("PRAGMA data_version").fetchone()[0])
+            finally:
+                cursor.close()
+            first = self._last is None
+            moved = version != self._last
+            self._last = version
+            return first or moved
+        if self._engine.dialect.name == "postgresql":
+            driver = raw.driver_connection
+            first = self._last is None
+            self._last = 1
+            got = False
+            # Drain every pending notification without blocking.
+            ready, _, _ = _select.select([driver.fileno()], [], [], 0)
+            if ready or first:
+                got = any(True for _ in driver.notifies(timeout=0, stop_after=1000))
+            return first or got
+        return True
+
+    def close(self) -> None:
+        """Release the watcher's connection."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
