@@ -233,6 +233,18 @@ class Call(SQLModel, table=True):
     complaint_id: int | None = Field(default=None, foreign_key="complaints.id", index=True)
 
 
+class ComplaintNote(SQLModel, table=True):
+    """A note an agent added to a complaint's history."""
+
+    __tablename__: ClassVar[str] = "complaint_notes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int = Field(foreign_key="complaints.id", index=True)
+    at: datetime = _instant()
+    agent: str
+    text: str
+
+
 class Purchase(SQLModel, table=True):
     """A purchase (negative for a cancellation), in cents."""
 

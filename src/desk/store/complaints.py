@@ -22,6 +22,7 @@ from desk.models import (
     Channel,
     Complaint,
     ComplaintCreate,
+    ComplaintNote,
     ComplaintRead,
     Customer,
     Priority,
@@ -92,11 +93,27 @@ def _snapshot(complaint: Complaint, *, session: Session) -> dict[str, Any]:
 
 
 def open_complaint(
-    data: ComplaintCreate, *, session: Session, actor: str, now: datetime
+    data: ComplaintCreate,
+    *,
+    session: Session,
+    actor: str,
+    now: datetime,
+    status: Status | None = None,
 ) -> ComplaintRead:
-    """Open a complaint (or record one with its history, as an import does)."""
+    """Open a complaint (or record one with its history, as an import does).
+
+    ``status`` defaults to resolved when ``resolved_at`` is given, else open; an import may
+    record a complaint as pending.
+    """
     label = data.ref or "(new)"
     check_times(label, data.received_at, data.first_response_at, data.resolved_at)
+    if status is None:
+        status = Status.resolved if data.resolved_at else Status.open
+    elif (status is Status.resolved) != (data.resolved_at is not None):
+        raise InvalidInput(
+            f"complaint {label}: status {status.value!r} needs "
+            + ("a resolved time" if status is Status.resolved else "no resolved time")
+        )
     if data.ref is not None and (
         session.exec(select(Complaint.id).where(Complaint.ref == data.ref)).first() is not None
     ):
@@ -114,7 +131,7 @@ def open_complaint(
         priority=data.priority.value,
         channel=data.channel.value,
         owner_id=owner.id if owner else None,
-        status=(Status.resolved if data.resolved_at else Status.open).value,
+        status=status.value,
         first_response_at=data.first_response_at,
         resolved_at=data.resolved_at,
         summary=data.summary,
@@ -169,7 +186,7 @@ def change_complaint(
     """Apply field changes to a complaint, refusing them if it changed since ``expected_version``.
 
     ``changes`` may hold category (key), priority, channel, owner (name or None), status,
-    first_response_at, resolved_at, summary and detail.
+    received_at, first_response_at, resolved_at, summary and detail.
     """
     complaint = complaint_by_ref(ref, session=session)
     if expected_version is not None and complaint.version != expected_version:
@@ -187,16 +204,18 @@ def change_complaint(
                 values[name] = enum(value).value
             except ValueError as exc:
                 raise InvalidInput(f"{value!r} is not a {name}") from exc
-        elif name in ("first_response_at", "resolved_at", "summary", "detail"):
+        elif name in ("received_at", "first_response_at", "resolved_at", "summary", "detail"):
             values[name] = value
         else:
             raise InvalidInput(f"cannot change {name!r} of a complaint")
+    times = ("received_at", "first_response_at", "resolved_at")
     merged = {
+        "received_at": complaint.received_at,
         "first_response_at": complaint.first_response_at,
         "resolved_at": complaint.resolved_at,
-        **{k: v for k, v in values.items() if k in ("first_response_at", "resolved_at")},
+        **{k: v for k, v in values.items() if k in times},
     }
-    check_times(ref, complaint.received_at, merged["first_response_at"], merged["resolved_at"])
+    check_times(ref, merged["received_at"], merged["first_response_at"], merged["resolved_at"])
     base_version = complaint.version
     values.update(version=base_version + 1, updated_at=now, updated_by=actor)
     # The version in the WHERE clause makes two concurrent saves of one version exclusive,
@@ -327,3 +346,32 @@ def list_complaints(
         query = query.where(Complaint.customer_id == customer.id)
     rows = session.exec(query.order_by(col(Complaint.received_at)).limit(limit)).all()
     return [read_complaint(row, session=session) for row in rows]
+
+
+def add_note(ref: str, text: str, *, session: Session, actor: str, now: datetime) -> None:
+    """Add a note to a complaint's history (audited; the complaint's fields stay as they are)."""
+    if not text.strip():
+        raise InvalidInput("a note needs some text")
+    complaint = complaint_by_ref(ref, session=session)
+    assert complaint.id is not None
+    session.add(ComplaintNote(complaint_id=complaint.id, at=now, agent=actor, text=text.strip()))
+    audit.record(
+        session=session,
+        actor=actor,
+        at=now,
+        action="note",
+        entity="complaint",
+        entity_ref=ref,
+        after={"note": text.strip()},
+    )
+
+
+def notes(ref: str, *, session: Session) -> list[tuple[datetime, str, str]]:
+    """A complaint's notes, oldest first, as (when, agent, text)."""
+    complaint = complaint_by_ref(ref, session=session)
+    rows = session.exec(
+        select(ComplaintNote)
+        .where(ComplaintNote.complaint_id == complaint.id)
+        .order_by(col(ComplaintNote.at), col(ComplaintNote.id))
+    ).all()
+    return [(row.at, row.agent, row.text) for row in rows]

@@ -1,0 +1,43 @@
+"""Bare ``desk``: open the full-screen desk on the chosen database as the chosen agent."""
+
+from __future__ import annotations
+
+from desk.cli.context import DeskContext
+from desk.errors import InvalidInput, NotFound
+
+
+def open_desk(desk: DeskContext) -> None:
+    """Start the TUI; refuse clearly when the agent is missing or unknown."""
+    from desk.models import AgentRead, Role
+    from desk.store import meta
+    from desk.store.agents import list_agents
+    from desk.store.lookup import agent_by_name
+
+    engine = desk.engine()
+    with desk.reading() as session:
+        story_end = meta.demo_now(session=session)
+        names = [a.name for a in list_agents(session=session, include_inactive=False)]
+        if not desk.actor:
+            hint = f" (agents here: {', '.join(names)})" if names else ""
+            raise InvalidInput(
+                "say who you are: desk --agent NAME, or set DESK_AGENT, or put agent = \"NAME\" "
+                f"in the settings file{hint}. Add yourself with `desk agent add NAME`."
+            )
+        try:
+            found = agent_by_name(desk.actor, session=session)
+        except NotFound as exc:
+            hint = f" Agents here: {', '.join(names)}." if names else ""
+            raise NotFound(f"{exc.message}.{hint}") from exc
+        agent = AgentRead(name=found.name, role=Role(found.role), active=found.active)
+
+    from desk.clock import system_now
+    from desk.tui.app import DeskApp, story_clock
+
+    app = DeskApp(
+        engine=engine,
+        agent=agent,
+        settings=desk.settings,
+        clock=story_clock(story_end) if story_end else system_now,
+        story_end=story_end,
+    )
+    app.run()

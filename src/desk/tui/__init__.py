@@ -1,0 +1,1 @@
+"""The full-screen desk an agent works in all day (Textual). Uses the core; computes nothing."""

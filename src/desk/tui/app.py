@@ -1,0 +1,143 @@
+"""The desk application: one engine, one agent, a clock, and live refresh from the database."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import ClassVar, TypeVar
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from desk import db
+from desk.clock import Clock, system_now
+from desk.config import Settings
+from desk.errors import DeskError
+from desk.live import ChangeWatcher
+from desk.models import AgentRead, Role
+from desk.tui.messages import DataChanged
+
+T = TypeVar("T")
+
+POLL_SECONDS = 0.5
+"""How often the desk asks the database whether anyone changed anything."""
+
+
+def story_clock(story_end: datetime) -> Clock:
+    """A clock that starts at a demo story's end and then ticks in real time."""
+    started = time.monotonic()
+    return lambda: (story_end + timedelta(seconds=time.monotonic() - started)).replace(
+        microsecond=0
+    )
+
+
+class DeskApp(App[None]):
+    """The agent's desk: queue, calls and live retention panels over one database."""
+
+    CSS_PATH = "desk.tcss"
+    TITLE = "desk"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("question_mark", "help", "Help", id="help"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        agent: AgentRead,
+        settings: Settings,
+        clock: Clock = system_now,
+        story_end: datetime | None = None,
+        poll_seconds: float = POLL_SECONDS,
+        start_screen: Callable[[], Screen[None]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.agent = agent
+        self.settings = settings
+        self.story_end = story_end
+        self.clock = clock
+        self.poll_seconds = poll_seconds
+        self._start_screen = start_screen
+        self.database_label = db.display_url(engine.url)
+        self._watcher = ChangeWatcher(engine)
+
+    @property
+    def is_supervisor(self) -> bool:
+        """Whether the agent at this desk is a supervisor."""
+        return self.agent.role is Role.supervisor
+
+    def now(self) -> datetime:
+        """The desk's current instant (a demo desk ticks on from its story's end)."""
+        return self.clock()
+
+    def on_mount(self) -> None:
+        if self._start_screen is not None:
+            self.push_screen(self._start_screen())
+        else:
+            from desk.tui.screens.main import MainScreen
+
+            self.push_screen(MainScreen())
+        self.set_interval(self.poll_seconds, self._poll)
+
+    def _poll(self) -> None:
+        self._check_for_changes()
+
+    @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
+    def _check_for_changes(self) -> None:
+        if self._watcher.changed():
+            self.call_from_thread(self.announce_change)
+
+    def announce_change(self) -> None:
+        """Tell the screens that data changed, so that they refresh in their own workers."""
+        for screen in self.screen_stack:
+            screen.post_message(DataChanged())
+
+    def read(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in a read-only unit of work (call from a thread worker)."""
+        with db.read_session(self.engine) as session:
+            return fn(session)
+
+    def write(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in a write unit of work (call from a thread worker)."""
+        with db.write_session(self.engine) as session:
+            return fn(session)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Every worker's failure becomes a notification; the desk never dies of one."""
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.report_error(event.worker.error)
+
+    def report_error(self, error: BaseException) -> None:
+        """Show an error to the agent as a notification, in words."""
+        if isinstance(error, DeskError):
+            self.notify(
+                error.message,
+                title="Not saved" if "save" in error.message else "desk",
+                severity="error",
+                timeout=10,
+            )
+        else:
+            self.notify(
+                f"{type(error).__name__}: {error}",
+                title="Something went wrong",
+                severity="error",
+                timeout=10,
+            )
+
+    def action_help(self) -> None:
+        """Show or hide the key bindings of what has focus."""
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def on_unmount(self) -> None:
+        self._watcher.close()

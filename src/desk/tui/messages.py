@@ -1,0 +1,32 @@
+"""Messages the desk's widgets and screens exchange: small, past-tense, carrying plain values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from desk.models import CallRead, ComplaintRead
+
+
+class DataChanged(Message):
+    """Something in the database changed (here or in another desk); views should refresh."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, DataChanged)
+
+
+@dataclass
+class CallLogged(Message):
+    """The agent logged a call (and maybe opened a complaint with it)."""
+
+    call: CallRead
+    complaint: ComplaintRead | None = None
+
+
+@dataclass
+class ComplaintSaved(Message):
+    """A change to a complaint was saved."""
+
+    complaint: ComplaintRead
+    what: str
