@@ -256,3 +256,45 @@ def test_init_reports_what_it_did(tmp_path: Path) -> None:
     assert first.exit_code == 0, first.output
     again = runner.invoke(app, ["--db", str(target), "init"])
     assert "up to date" in again.stdout
+
+
+def test_demo_writes_a_desk_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "demo.db"
+    args = [
+        "demo",
+        "--out",
+        str(out),
+        "--customers",
+        "60",
+        "--calls",
+        "400",
+        "--months",
+        "3",
+        "--end",
+        "2025-11-20T15:00:00Z",
+    ]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "60 customers, 400 calls" in first.stdout
+    listed = json.loads(runner.invoke(app, ["--db", str(out), "agent", "list", "--json"]).stdout)
+    assert any(a["role"] == "supervisor" for a in listed)
+    again = runner.invoke(app, args)
+    assert again.exit_code == 1 and "already exists" in again.stderr
+    assert runner.invoke(app, [*args, "--force"]).exit_code == 0
+
+
+def test_sample_db_is_a_demo_desk_at_the_current_schema() -> None:
+    from desk import db
+
+    sample = Path(__file__).resolve().parent.parent / "sample.db"
+    assert sample.exists(), "sample.db is made by `desk demo --out sample.db`"
+    engine = db.make_engine(db.database_url(str(sample)), create=False)
+    try:
+        db.require_current_schema(engine)
+        from desk.store import meta
+
+        with db.read_session(engine) as session:
+            assert meta.demo_now(session=session) is not None
+    finally:
+        engine.dispose()
+    assert sample.stat().st_size < 10 * 1024 * 1024

@@ -13,7 +13,7 @@ from desk.models import Role
 from desk.store import agents as store
 
 app = typer.Typer(help="Add, list and deactivate agents.", no_args_is_help=True)
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 @app.command("add")

@@ -12,7 +12,7 @@ from desk.models import CallCreate, Channel, Direction
 from desk.store import calls as store
 
 app = typer.Typer(help="Log calls.", no_args_is_help=True)
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 @app.command("log")

@@ -14,7 +14,7 @@ from desk.store import complaints as store
 from desk.timefmt import format_instant
 
 app = typer.Typer(help="Open, respond to, resolve and reopen complaints.", no_args_is_help=True)
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 VersionOption = Annotated[
     int | None,

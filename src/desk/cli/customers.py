@@ -21,7 +21,7 @@ from desk.timefmt import format_instant
 app = typer.Typer(
     help="Add, show and list customers; record leaving and winning back.", no_args_is_help=True
 )
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 AtOption = Annotated[
     str | None, typer.Option("--at", help="When (ISO 8601; default now; no offset = desk's zone).")

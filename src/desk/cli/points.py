@@ -12,7 +12,7 @@ from desk.models import PointsCreate
 from desk.store import purchases as store
 
 app = typer.Typer(help="Grant loyalty points.", no_args_is_help=True)
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 @app.command("grant")

@@ -20,7 +20,7 @@ from desk.timefmt import format_duration, format_instant, parse_date
 app = typer.Typer(
     help="Retention, leave-reasons, response times, revenue and cohorts.", no_args_is_help=True
 )
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 class PeriodUnit(StrEnum):

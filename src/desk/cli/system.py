@@ -12,7 +12,7 @@ from desk import db
 from desk.cli.context import get
 from desk.errors import InvalidInput
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 def init(ctx: typer.Context) -> None:
