@@ -9,8 +9,7 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
-from desk import db
-from desk.cli import agents, calls, complaints, customers, points, stats, system
+from desk.cli import agents, calls, complaints, customers, imports, points, stats, system
 from desk.cli.context import DeskContext, err_console
 from desk.config import load_settings
 from desk.errors import DeskError
@@ -45,6 +44,7 @@ app.add_typer(calls.app, name="call")
 app.add_typer(complaints.app, name="complaint")
 app.add_typer(points.app, name="points")
 app.add_typer(stats.app, name="stats")
+app.add_typer(imports.app, name="import")
 system.register(app)
 
 
@@ -91,9 +91,13 @@ def main(
         raise DeskError(f"settings: {first['loc'][0]}: {first['msg']}") from exc
     ctx.obj = DeskContext(settings=settings, db_target=database)
     if ctx.invoked_subcommand is None:
-        typer.echo(ctx.get_help())
-        where = db.display_url(ctx.obj.url)
-        err_console.print(f"\nDatabase: {where}")
+        from desk.cli.tui import open_desk
+
+        try:
+            open_desk(ctx.obj)
+        except DeskError as exc:
+            err_console.print(f"error: {exc.message}", markup=False)
+            raise typer.Exit(1) from exc
 
 
 def run() -> None:

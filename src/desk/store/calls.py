@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
-from desk.errors import RuleViolation
+from desk.errors import InvalidInput, NotFound, RuleViolation
 from desk.models import Agent, Call, CallCreate, CallRead, Channel, Complaint, Customer, Direction
 from desk.store import audit, refs
 from desk.store.lookup import agent_by_name, complaint_by_ref, customer_by_ref
@@ -84,6 +85,80 @@ def log_call(data: CallCreate, *, session: Session, actor: str, now: datetime) -
     return read
 
 
+_CALL_FIELDS = (
+    "customer_ref",
+    "agent",
+    "channel",
+    "direction",
+    "started_at",
+    "ended_at",
+    "notes",
+    "complaint_ref",
+)
+
+
+def update_call(
+    ref: str, changes: dict[str, Any], *, session: Session, actor: str, now: datetime
+) -> CallRead:
+    """Correct a logged call: any of customer_ref, agent, channel, direction, started_at,
+    ended_at, notes and complaint_ref (None to detach it from its complaint)."""
+    unknown = set(changes) - set(_CALL_FIELDS)
+    if unknown:
+        raise InvalidInput(f"cannot change {', '.join(sorted(unknown))} of a call")
+    call = session.exec(select(Call).where(Call.ref == ref)).first()
+    if call is None:
+        raise NotFound(f"no call with ref {ref!r}")
+    before = read_call(call, session=session).model_dump(exclude={"customer_name"})
+    if "customer_ref" in changes:
+        customer = customer_by_ref(changes["customer_ref"], session=session)
+        assert customer.id is not None
+        call.customer_id = customer.id
+    if "agent" in changes:
+        agent = agent_by_name(changes["agent"], session=session, active_only=False)
+        assert agent.id is not None
+        call.agent_id = agent.id
+    if "channel" in changes:
+        call.channel = Channel(changes["channel"]).value
+    if "direction" in changes:
+        call.direction = Direction(changes["direction"]).value
+    for name in ("started_at", "ended_at"):
+        if name in changes:
+            setattr(call, name, changes[name])
+    if "notes" in changes:
+        call.notes = changes["notes"] or ""
+    if "complaint_ref" in changes:
+        wanted = changes["complaint_ref"]
+        call.complaint_id = complaint_by_ref(wanted, session=session).id if wanted else None
+    if call.ended_at is not None and call.ended_at < call.started_at:
+        raise RuleViolation(
+            f"call {ref}: ends at {format_instant(call.ended_at)}, before it started at "
+            f"{format_instant(call.started_at)}"
+        )
+    if call.complaint_id is not None:
+        complaint = session.get(Complaint, call.complaint_id)
+        assert complaint is not None
+        if complaint.customer_id != call.customer_id:
+            raise RuleViolation(
+                f"call {ref}: complaint {complaint.ref} belongs to another customer"
+            )
+    session.add(call)
+    session.flush()
+    read = read_call(call, session=session)
+    after = read.model_dump(exclude={"customer_name"})
+    if after != before:
+        audit.record(
+            session=session,
+            actor=actor,
+            at=now,
+            action="update",
+            entity="call",
+            entity_ref=ref,
+            before={k: v for k, v in before.items() if after[k] != v},
+            after={k: v for k, v in after.items() if before[k] != v},
+        )
+    return read
+
+
 def list_calls(
     *, session: Session, customer_ref: str | None = None, limit: int = 50
 ) -> list[CallRead]:
@@ -94,3 +169,11 @@ def list_calls(
         query = query.where(Call.customer_id == customer.id)
     rows = session.exec(query.order_by(col(Call.started_at).desc()).limit(limit)).all()
     return [read_call(row, session=session) for row in rows]
+
+
+def get_call(ref: str, *, session: Session) -> CallRead:
+    """The call with ``ref``, or NotFound."""
+    call = session.exec(select(Call).where(Call.ref == ref)).first()
+    if call is None:
+        raise NotFound(f"no call with ref {ref!r}")
+    return read_call(call, session=session)

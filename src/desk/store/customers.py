@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from desk.errors import InvalidInput, RuleViolation
+from desk.errors import InvalidInput, NotFound, RuleViolation
 from desk.models import (
     Category,
     Customer,
@@ -271,6 +271,60 @@ def add_lifecycle_events(
             )
     session.flush()
     return added
+
+
+def update_lifecycle_event(
+    customer_ref: str,
+    at: datetime,
+    changes: dict[str, str | None],
+    *,
+    session: Session,
+    actor: str,
+    now: datetime,
+) -> LifecycleRead:
+    """Correct the leave-reason or detail of a recorded event (its kind and time stay)."""
+    unknown = set(changes) - {"reason", "detail"}
+    if unknown:
+        raise InvalidInput(f"cannot change {', '.join(sorted(unknown))} of a lifecycle event")
+    customer = customer_by_ref(customer_ref, session=session)
+    event = session.exec(
+        select(LifecycleEvent).where(
+            LifecycleEvent.customer_id == customer.id, LifecycleEvent.at == at
+        )
+    ).first()
+    if event is None:
+        raise NotFound(f"customer {customer_ref} has no lifecycle event at {format_instant(at)}")
+    kind = LifecycleKind(event.kind)
+    old_reason = session.get(Category, event.reason_id) if event.reason_id else None
+    before = {"reason": old_reason.key if old_reason else None, "detail": event.detail}
+    if "reason" in changes:
+        reason = changes["reason"]
+        if kind is LifecycleKind.left:
+            if not reason:
+                raise InvalidInput(f"customer {customer_ref}: a 'left' event needs a leave-reason")
+            event.reason_id = category_by_key(reason, session=session).id
+        elif reason:
+            raise InvalidInput(f"customer {customer_ref}: only a 'left' event takes a leave-reason")
+    if "detail" in changes:
+        event.detail = changes["detail"] or None
+    session.add(event)
+    session.flush()
+    new_reason = session.get(Category, event.reason_id) if event.reason_id else None
+    after = {"reason": new_reason.key if new_reason else None, "detail": event.detail}
+    if after != before:
+        audit.record(
+            session=session,
+            actor=actor,
+            at=now,
+            action="update",
+            entity="customer",
+            entity_ref=customer.ref,
+            before={"at": at, "kind": kind, **{k: v for k, v in before.items() if after[k] != v}},
+            after={"at": at, "kind": kind, **{k: v for k, v in after.items() if before[k] != v}},
+        )
+    return LifecycleRead(
+        customer_ref=customer.ref, at=at, kind=kind, reason=after["reason"], detail=event.detail
+    )
 
 
 def timeline(ref: str, *, session: Session) -> list[LifecycleRead]:

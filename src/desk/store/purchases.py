@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -66,7 +67,7 @@ def add_purchase(
                 at=data.at,
                 action="purchase",
                 points=points,
-                reason=f"purchase {purchase.ref}",
+                reason=purchase_points_reason(purchase.ref),
             )
         )
     read = PurchaseRead(
@@ -85,6 +86,82 @@ def add_purchase(
         after=read.model_dump(),
     )
     return read
+
+
+def purchase_points_reason(ref: str, *, corrected: bool = False) -> str:
+    """The reason on a ledger line a purchase earned (or a correction after it changed)."""
+    return f"purchase {ref} corrected" if corrected else f"purchase {ref}"
+
+
+def update_purchase(
+    ref: str, changes: dict[str, Any], *, session: Session, actor: str, now: datetime
+) -> PurchaseRead:
+    """Correct a purchase's customer_ref, at or amount; the points it earned are corrected by
+    new ledger lines (the ledger is append-only)."""
+    unknown = set(changes) - {"customer_ref", "at", "amount"}
+    if unknown:
+        raise InvalidInput(f"cannot change {', '.join(sorted(unknown))} of a purchase")
+    purchase = session.exec(select(Purchase).where(Purchase.ref == ref)).first()
+    if purchase is None:
+        raise NotFound(f"no purchase with ref {ref!r}")
+    old_customer = session.get(Customer, purchase.customer_id)
+    assert old_customer is not None and old_customer.id is not None
+    before = PurchaseRead(
+        ref=ref,
+        customer_ref=old_customer.ref,
+        at=purchase.at,
+        amount=from_cents(purchase.amount_cents),
+    )
+    customer = (
+        customer_by_ref(changes["customer_ref"], session=session)
+        if "customer_ref" in changes
+        else old_customer
+    )
+    assert customer.id is not None
+    purchase.customer_id = customer.id
+    if "at" in changes:
+        purchase.at = changes["at"]
+    if "amount" in changes:
+        purchase.amount_cents = cents(Decimal(changes["amount"]))
+    session.add(purchase)
+    session.flush()
+    after = PurchaseRead(
+        ref=ref, customer_ref=customer.ref, at=purchase.at, amount=from_cents(purchase.amount_cents)
+    )
+    if after == before:
+        return after
+    rate = _action("purchase", session=session).points
+    earned_before = purchase_points(before.amount, rate)
+    earned_after = purchase_points(after.amount, rate)
+    corrections = (
+        [(customer.id, earned_after - earned_before)]
+        if customer.id == old_customer.id
+        else [(old_customer.id, -earned_before), (customer.id, earned_after)]
+    )
+    for customer_id, points in corrections:
+        if points:
+            session.add(
+                PointsEntry(
+                    customer_id=customer_id,
+                    at=purchase.at,
+                    action="purchase",
+                    points=points,
+                    reason=purchase_points_reason(ref, corrected=True),
+                )
+            )
+    old = before.model_dump()
+    new = after.model_dump()
+    audit.record(
+        session=session,
+        actor=actor,
+        at=now,
+        action="update",
+        entity="purchase",
+        entity_ref=ref,
+        before={k: v for k, v in old.items() if new[k] != v},
+        after={k: v for k, v in new.items() if old[k] != v},
+    )
+    return after
 
 
 def add_points(

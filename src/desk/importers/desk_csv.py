@@ -1,0 +1,1681 @@
+"""desk's own CSV columns: import a file all or nothing, and export records in the same columns.
+
+An import reads every row first and judges it — values, references to records already in the
+desk, time rules, lifecycle timelines (stored events and the file's rows together, whatever
+their order in the file), refs used twice — and writes nothing unless every row is sound.
+Then the whole file is written in one transaction through the store, so each record gets the
+audit entry the store gives it. Rows are matched to records by ref (lifecycle events by
+customer and instant; ledger lines without a ref by their content), so importing a file twice
+changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar, overload
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from desk import db
+from desk.errors import DeskError
+from desk.importers.csv_reader import BadFile, CsvFile, CsvRow
+from desk.models import (
+    Agent,
+    Call,
+    CallCreate,
+    Category,
+    Channel,
+    Complaint,
+    ComplaintCreate,
+    Customer,
+    CustomerCreate,
+    Direction,
+    LifecycleCreate,
+    LifecycleEvent,
+    LifecycleKind,
+    LoyaltyAction,
+    PointsCreate,
+    PointsEntry,
+    Priority,
+    Purchase,
+    PurchaseCreate,
+    Status,
+    from_cents,
+)
+from desk.store import calls as call_store
+from desk.store import complaints as complaint_store
+from desk.store import customers as customer_store
+from desk.store import purchases as purchase_store
+from desk.store.agents import require_actor
+from desk.timefmt import format_instant, parse_instant
+
+
+class Kind(StrEnum):
+    """What a desk CSV file holds."""
+
+    customers = "customers"
+    lifecycle = "lifecycle"
+    calls = "calls"
+    complaints = "complaints"
+    purchases = "purchases"
+    points = "points"
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The columns of one kind of file, in the order desk writes them."""
+
+    order: tuple[str, ...]
+    required: frozenset[str]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.order
+
+
+def _columns(*names: str) -> Columns:
+    """Columns in order; a trailing ``?`` marks one a file may leave out."""
+    return Columns(
+        order=tuple(name.rstrip("?") for name in names),
+        required=frozenset(name for name in names if not name.endswith("?")),
+    )
+
+
+# Every column of the documented layout is required in the header (blank values are allowed
+# where a value is optional); columns marked ``?`` may be left out of the header.
+COLUMNS: dict[Kind, Columns] = {
+    Kind.customers: _columns("ref", "name", "email", "phone", "acquired_at"),
+    Kind.lifecycle: _columns("customer_ref", "at", "event", "reason", "detail?"),
+    Kind.calls: _columns(
+        "ref",
+        "customer_ref",
+        "agent",
+        "channel",
+        "direction",
+        "started_at",
+        "ended_at",
+        "notes",
+        "complaint_ref",
+    ),
+    Kind.complaints: _columns(
+        "ref",
+        "customer_ref",
+        "received_at",
+        "reason",
+        "priority",
+        "agent",
+        "channel",
+        "first_response_at",
+        "resolved_at",
+        "summary",
+        "detail?",
+        "status?",
+    ),
+    Kind.purchases: _columns("ref", "customer_ref", "at", "amount"),
+    Kind.points: _columns("ref", "customer_ref", "at", "action", "points", "reason", "agent?"),
+}
+
+MAX_SHOWN_VALUE = 60
+
+
+# --- what an import reports ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why one value (or row, when ``column`` is None) of a file was refused."""
+
+    line: int
+    column: str | None
+    value: str | None
+    reason: str
+
+    def render(self, file: str) -> str:
+        """``FILE:LINE: column COLUMN: value 'VALUE': reason``."""
+        parts = [f"{file}:{self.line}"]
+        if self.column is not None:
+            parts.append(f"column {self.column}")
+        if self.value is not None:
+            shown = self.value
+            if len(shown) > MAX_SHOWN_VALUE:
+                shown = shown[: MAX_SHOWN_VALUE - 1] + "…"
+            parts.append(f"value {shown!r}")
+        parts.append(self.reason)
+        return ": ".join(parts)
+
+
+Action = Literal["create", "update", "unchanged"]
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """A record a row creates or updates (listed by a dry run)."""
+
+    line: int
+    action: Action
+    record: str
+
+
+@dataclass
+class ImportReport:
+    """What an import read, did (or, in a dry run, would do) and refused."""
+
+    path: Path
+    kind: Kind
+    dry_run: bool
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    changes: list[PlannedChange] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every row was sound (and so, unless a dry run, written)."""
+        return not self.problems
+
+    @property
+    def written(self) -> bool:
+        """Whether anything was written to the database."""
+        return self.ok and not self.dry_run and bool(self.created or self.updated)
+
+    def summary(self) -> str:
+        """``read R rows: C created, U updated, N unchanged, X rejected``."""
+        return (
+            f"read {self.read} rows: {self.created} created, {self.updated} updated, "
+            f"{self.unchanged} unchanged, {self.rejected} rejected"
+        )
+
+    def rendered_problems(self, limit: int = 50) -> list[str]:
+        """The problems as ``FILE:LINE: …`` lines, at most ``limit`` and a count of the rest."""
+        lines = [problem.render(str(self.path)) for problem in self.problems[:limit]]
+        if len(self.problems) > limit:
+            lines.append(f"… and {len(self.problems) - limit} more")
+        return lines
+
+
+class BadHeader(BadFile):
+    """The header names columns this kind of file does not have, or lacks required ones."""
+
+    def __init__(self, path: Path, problems: list[Problem]) -> None:
+        super().__init__("\n".join(problem.render(str(path)) for problem in problems))
+        self.problems = problems
+
+
+class _Refused(Exception):
+    """A write the store refused although validation passed: roll back and report it."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.reason)
+        self.problem = problem
+
+
+# --- reading one row's values ------------------------------------------------------------------
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _suggest(value: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    if not close:
+        close = difflib.get_close_matches(value.lower(), list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+_AMOUNT = re.compile(r"^[+-]?\d+(\.\d+)?$")
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(kw_only=True)
+class _Row:
+    line: int
+    present: frozenset[str]
+    raw: Mapping[str, str]
+    sound: bool = True
+    """False when a value was refused: its references are still checked, nothing else."""
+
+
+R = TypeVar("R", bound=_Row)
+
+
+class _Cells:
+    """One row's values with typed accessors; each bad value becomes a Problem."""
+
+    def __init__(
+        self, row: CsvRow, present: frozenset[str], tz: tzinfo, problems: list[Problem]
+    ) -> None:
+        self.line = row.line
+        self.values = row.values
+        self.present = present
+        self.tz = tz
+        self.problems = problems
+        self.bad: set[str] = set()
+
+    def base(self) -> dict[str, Any]:
+        """The fields every parsed row has."""
+        return {"line": self.line, "present": self.present, "raw": self.values}
+
+    def done(self, row: R) -> R:
+        """``row``, marked unsound when a value was refused."""
+        row.sound = not self.failed
+        return row
+
+    def raw(self, column: str) -> str:
+        return self.values.get(column, "") if column in self.present else ""
+
+    @property
+    def failed(self) -> bool:
+        """Whether any value of the row was refused."""
+        return bool(self.bad)
+
+    def ok(self, *columns: str) -> bool:
+        """Whether the values of ``columns`` were all accepted."""
+        return not self.bad.intersection(columns)
+
+    def fail(self, column: str, reason: str) -> None:
+        self.problems.append(Problem(self.line, column, self.raw(column), reason))
+        self.bad.add(column)
+
+    def text(self, column: str) -> str | None:
+        return self.raw(column) or None
+
+    def required(self, column: str) -> str:
+        value = self.raw(column)
+        if not value:
+            self.fail(column, "required; it cannot be blank")
+        return value
+
+    def instant(self, column: str, *, required: bool = False) -> datetime | None:
+        value = self.raw(column)
+        if not value:
+            if required:
+                self.fail(column, "required; it cannot be blank")
+            return None
+        try:
+            return parse_instant(value, self.tz)
+        except ValueError as exc:
+            if exc.__cause__ is not None:
+                self.fail(column, f"impossible date or time ({exc.__cause__})")
+            else:
+                self.fail(
+                    column,
+                    "not a date or time (expected ISO 8601, e.g. 2025-03-01, "
+                    "2025-03-01 09:30 or 2025-03-01T09:30:00+01:00)",
+                )
+            return None
+
+    def required_instant(self, column: str) -> datetime:
+        return self.instant(column, required=True) or _EPOCH
+
+    def required_choice(self, column: str, enum: type[E], label: str) -> E:
+        first = next(iter(enum))
+        if not self.raw(column):
+            self.fail(column, "required; it cannot be blank")
+            return first
+        return self.choice(column, enum, label, None) or first
+
+    @overload
+    def choice(self, column: str, enum: type[E], label: str, default: E) -> E: ...
+
+    @overload
+    def choice(self, column: str, enum: type[E], label: str, default: None) -> E | None: ...
+
+    def choice(self, column: str, enum: type[E], label: str, default: E | None) -> E | None:
+        value = self.raw(column)
+        if not value:
+            return default
+        for member in enum:
+            if member.value == value.lower():
+                return member
+        choices = [member.value for member in enum]
+        self.fail(
+            column,
+            f"not a {label}; {_suggest(value, choices)}use one of: {', '.join(choices)}",
+        )
+        return default
+
+    def amount(self, column: str) -> Decimal:
+        value = self.raw(column)
+        if not value:
+            self.fail(column, "required; it cannot be blank")
+            return Decimal(0)
+        if not _AMOUNT.match(value):
+            hint = "use a dot for decimals and no thousands separators; " if "," in value else ""
+            self.fail(column, f"not an amount ({hint}expected e.g. 12.50 or -3.00)")
+            return Decimal(0)
+        try:
+            amount = Decimal(value)
+        except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
+            self.fail(column, "not an amount (expected e.g. 12.50 or -3.00)")
+            return Decimal(0)
+        if amount != amount.quantize(Decimal("0.01")):
+            self.fail(column, "more than two decimal places; amounts are in whole cents")
+        return amount
+
+    def integer(self, column: str) -> int | None:
+        value = self.raw(column)
+        if not value:
+            return None
+        if not _INTEGER.match(value):
+            self.fail(column, "not a whole number")
+            return None
+        return int(value)
+
+
+# --- looking up what rows refer to -----------------------------------------------------------
+
+
+class _Lookups:
+    """Records rows refer to, looked up once per import."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._customers: dict[str, Customer | None] = {}
+        self._agents: dict[str, Agent | None] = {}
+        self._complaints: dict[str, Complaint | None] = {}
+        self._categories: dict[str, bool] | None = None
+        self._actions: dict[str, int] | None = None
+
+    def customer(self, ref: str) -> Customer | None:
+        if ref not in self._customers:
+            self._customers[ref] = self.session.exec(
+                select(Customer).where(Customer.ref == ref)
+            ).first()
+        return self._customers[ref]
+
+    def agent(self, name: str) -> Agent | None:
+        if name not in self._agents:
+            self._agents[name] = self.session.exec(select(Agent).where(Agent.name == name)).first()
+        return self._agents[name]
+
+    def complaint(self, ref: str) -> Complaint | None:
+        if ref not in self._complaints:
+            self._complaints[ref] = self.session.exec(
+                select(Complaint).where(Complaint.ref == ref)
+            ).first()
+        return self._complaints[ref]
+
+    def categories(self) -> dict[str, bool]:
+        """Category key → whether it is active, in the order supervisors arranged them."""
+        if self._categories is None:
+            rows = self.session.exec(
+                select(Category.key, Category.active).order_by(col(Category.position))
+            ).all()
+            self._categories = dict(rows)
+        return self._categories
+
+    def actions(self) -> dict[str, int]:
+        """Loyalty action key → its points."""
+        if self._actions is None:
+            rows = self.session.exec(
+                select(LoyaltyAction.key, LoyaltyAction.points).order_by(col(LoyaltyAction.key))
+            ).all()
+            self._actions = dict(rows)
+        return self._actions
+
+
+# --- the kinds of file -------------------------------------------------------------------------
+
+
+@dataclass
+class _Step(Generic[R]):
+    row: R
+    action: Action
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def _guard(line: int) -> Iterator[None]:
+    """A store write refused although the row was judged sound: undo the file, report the line."""
+    try:
+        yield
+    except DeskError as exc:
+        raise _Refused(Problem(line, None, None, exc.message)) from exc
+    except sa.exc.IntegrityError as exc:
+        first = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
+        raise _Refused(Problem(line, None, None, f"the database refused it: {first}")) from exc
+
+
+class _Importer(Generic[R]):
+    """Parses, judges and writes the rows of one kind of file."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+
+    def parse(self, cells: _Cells) -> R:
+        """The row's typed values (unsound when a value was refused; its problems recorded)."""
+        raise NotImplementedError
+
+    def key(self, row: R) -> tuple[str, object, str] | None:
+        """(column, identity, what) of a row inside its file, so that doubles are refused."""
+        return None
+
+    def label(self, row: R) -> str:
+        """The record a row stands for, as a dry run lists it."""
+        raise NotImplementedError
+
+    def plan(self, rows: list[R], lookups: _Lookups) -> list[_Step[R]]:
+        """What each sound row would do; rows that refer to missing records become problems."""
+        raise NotImplementedError
+
+    def apply(self, steps: list[_Step[R]], *, session: Session, actor: str, now: datetime) -> None:
+        """Write every step through the store."""
+        for step in steps:
+            if step.action != "unchanged":
+                with _guard(step.row.line):
+                    self.write(step, session=session, actor=actor, now=now)
+
+    def write(self, step: _Step[R], *, session: Session, actor: str, now: datetime) -> None:
+        """Write one step through the store."""
+        raise NotImplementedError
+
+    # helpers for plan() ---------------------------------------------------------------------
+
+    def problem(self, row: _Row, column: str | None, reason: str) -> None:
+        value = row.raw.get(column, "") if column is not None else None
+        self.problems.append(Problem(row.line, column, value, reason))
+
+    def customer(self, row: _Row, ref: str, lookups: _Lookups) -> Customer | None:
+        if not ref:
+            return None  # already reported as blank
+        found = lookups.customer(ref)
+        if found is None:
+            self.problem(
+                row,
+                "customer_ref",
+                "no customer with this ref; import the customers file first "
+                "(or add one with `desk customer add`)",
+            )
+        return found
+
+    def agent(self, row: _Row, column: str, name: str, lookups: _Lookups, *, active: bool) -> None:
+        if not name:
+            return  # blank: reported by parse() when required
+        found = lookups.agent(name)
+        if found is None:
+            self.problem(
+                row, column, f"no agent with this name (add one with `desk agent add {name!r}`)"
+            )
+        elif active and not found.active:
+            self.problem(row, column, "this agent is deactivated")
+
+    def category(self, row: _Row, column: str, key: str, lookups: _Lookups) -> None:
+        categories = lookups.categories()
+        if not key or categories.get(key):
+            return  # blank: reported by parse() when required
+        active = [k for k, is_active in categories.items() if is_active]
+        what = (
+            "retired leave-reason; "
+            if key in categories
+            else f"unknown leave-reason; {_suggest(key, active)}"
+        )
+        self.problem(row, column, f"{what}use one of: {', '.join(active)}")
+
+
+def _differs(
+    present: frozenset[str], wanted: Mapping[str, Any], current: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The wanted values of the columns the file has that differ from the record's."""
+    return {
+        name: value
+        for name, value in wanted.items()
+        if name in present and current.get(name) != value
+    }
+
+
+def _stored_timeline(customer_id: int, session: Session) -> list[tuple[datetime, LifecycleKind]]:
+    rows = session.exec(
+        select(LifecycleEvent.at, LifecycleEvent.kind).where(
+            LifecycleEvent.customer_id == customer_id
+        )
+    ).all()
+    return [(at, LifecycleKind(kind)) for at, kind in rows]
+
+
+# customers ------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class _CustomerRow(_Row):
+    ref: str
+    name: str
+    email: str | None
+    phone: str | None
+    acquired_at: datetime | None
+
+
+class _Customers(_Importer[_CustomerRow]):
+    def parse(self, cells: _Cells) -> _CustomerRow:
+        row = _CustomerRow(
+            **cells.base(),
+            ref=cells.required("ref"),
+            name=cells.required("name"),
+            email=cells.text("email"),
+            phone=cells.text("phone"),
+            acquired_at=cells.instant("acquired_at"),
+        )
+        return cells.done(row)
+
+    def key(self, row: _CustomerRow) -> tuple[str, object, str]:
+        return ("ref", row.ref, "this ref is also used")
+
+    def label(self, row: _CustomerRow) -> str:
+        return f"customer {row.ref}"
+
+    def plan(self, rows: list[_CustomerRow], lookups: _Lookups) -> list[_Step[_CustomerRow]]:
+        steps: list[_Step[_CustomerRow]] = []
+        for row in rows:
+            if not row.sound:
+                continue
+            existing = lookups.customer(row.ref)
+            if existing is None:
+                steps.append(_Step(row, "create"))
+                continue
+            assert existing.id is not None
+            fields = _differs(
+                row.present,
+                {"name": row.name, "email": row.email, "phone": row.phone},
+                {"name": existing.name, "email": existing.email, "phone": existing.phone},
+            )
+            acquire = False
+            if row.acquired_at is not None:
+                stored = _stored_timeline(existing.id, lookups.session)
+                same = [kind for at, kind in stored if at == row.acquired_at]
+                if same and same[0] is not LifecycleKind.acquired:
+                    self.problem(
+                        row,
+                        "acquired_at",
+                        f"customer {row.ref} already has a {same[0].value!r} event at this instant",
+                    )
+                    continue
+                if not same:
+                    try:
+                        customer_store.check_timeline(
+                            row.ref, [*stored, (row.acquired_at, LifecycleKind.acquired)]
+                        )
+                    except DeskError as exc:
+                        self.problem(row, "acquired_at", exc.message)
+                        continue
+                    acquire = True
+            action: Action = "update" if fields or acquire else "unchanged"
+            steps.append(_Step(row, action, {"fields": fields, "acquire": acquire}))
+        return steps
+
+    def write(
+        self, step: _Step[_CustomerRow], *, session: Session, actor: str, now: datetime
+    ) -> None:
+        row = step.row
+        if step.action == "create":
+            customer_store.add_customer(
+                CustomerCreate(
+                    ref=row.ref,
+                    name=row.name,
+                    email=row.email,
+                    phone=row.phone,
+                    acquired_at=row.acquired_at,
+                ),
+                session=session,
+                actor=actor,
+                now=now,
+            )
+            return
+        if step.changes["fields"]:
+            customer_store.update_customer(
+                row.ref, step.changes["fields"], session=session, actor=actor, now=now
+            )
+        if step.changes["acquire"]:
+            assert row.acquired_at is not None
+            customer_store.add_lifecycle_events(
+                [
+                    LifecycleCreate(
+                        customer_ref=row.ref, at=row.acquired_at, kind=LifecycleKind.acquired
+                    )
+                ],
+                session=session,
+                actor=actor,
+                now=now,
+            )
+
+
+# lifecycle ------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class _LifecycleRow(_Row):
+    customer_ref: str
+    at: datetime
+    kind: LifecycleKind
+    reason: str | None
+    detail: str | None
+
+
+class _Lifecycle(_Importer[_LifecycleRow]):
+    def parse(self, cells: _Cells) -> _LifecycleRow:
+        row = _LifecycleRow(
+            **cells.base(),
+            customer_ref=cells.required("customer_ref"),
+            at=cells.required_instant("at"),
+            kind=cells.required_choice("event", LifecycleKind, "lifecycle event"),
+            reason=cells.text("reason"),
+            detail=cells.text("detail"),
+        )
+        if cells.ok("event"):
+            if row.kind is LifecycleKind.left and not row.reason:
+                cells.fail(
+                    "reason",
+                    "required for a 'left' event: the leave-reason (a category key such as price)",
+                )
+            elif row.kind is not LifecycleKind.left and row.reason:
+                cells.fail("reason", "only a 'left' event takes a leave-reason; leave it blank")
+        return cells.done(row)
+
+    def key(self, row: _LifecycleRow) -> tuple[str, object, str]:
+        return (
+            "at",
+            (row.customer_ref, row.at),
+            f"customer {row.customer_ref} has another event at this instant",
+        )
+
+    def label(self, row: _LifecycleRow) -> str:
+        return (
+            f"{row.kind.value!r} event of customer {row.customer_ref} at {format_instant(row.at)}"
+        )
+
+    def plan(self, rows: list[_LifecycleRow], lookups: _Lookups) -> list[_Step[_LifecycleRow]]:
+        steps: list[_Step[_LifecycleRow]] = []
+        stored: dict[int, dict[datetime, tuple[LifecycleKind, str | None, str | None]]] = {}
+        new: dict[int, list[_LifecycleRow]] = {}
+        for row in rows:
+            customer = self.customer(row, row.customer_ref, lookups)
+            found = None
+            if customer is not None and customer.id is not None and row.sound:
+                if customer.id not in stored:
+                    stored[customer.id] = _stored_events(customer.id, lookups.session)
+                found = stored[customer.id].get(row.at)
+            if row.reason and (found is None or found[1] != row.reason):
+                self.category(row, "reason", row.reason, lookups)
+            if not row.sound or customer is None or customer.id is None:
+                continue
+            if found is None:
+                new.setdefault(customer.id, []).append(row)
+                steps.append(_Step(row, "create"))
+                continue
+            kind, reason, detail = found
+            if kind is not row.kind:
+                self.problem(
+                    row,
+                    "event",
+                    f"customer {row.customer_ref} already has a {kind.value!r} event at "
+                    f"{format_instant(row.at)}; an import cannot change an event's kind",
+                )
+                continue
+            changes = _differs(
+                row.present,
+                {"reason": row.reason, "detail": row.detail},
+                {"reason": reason, "detail": detail},
+            )
+            steps.append(_Step(row, "update" if changes else "unchanged", changes))
+        for customer_id, added in new.items():
+            self._judge_timeline(
+                added[0].customer_ref,
+                [(at, kind, None) for at, (kind, _, _) in stored[customer_id].items()]
+                + [(row.at, row.kind, row) for row in added],
+            )
+        return steps
+
+    def _judge_timeline(
+        self, ref: str, events: list[tuple[datetime, LifecycleKind, _LifecycleRow | None]]
+    ) -> None:
+        """Refuse the first file row that breaks the customer's timeline (stored + file)."""
+        events.sort(key=lambda event: event[0])
+        try:
+            customer_store.check_timeline(ref, [(at, kind) for at, kind, _ in events])
+            return
+        except DeskError:
+            pass
+        for end in range(1, len(events) + 1):
+            try:
+                customer_store.check_timeline(ref, [(at, kind) for at, kind, _ in events[:end]])
+            except DeskError as exc:
+                # Blame the event that broke the rule, or (a stored one) the file's row before it.
+                culprit = events[end - 1][2]
+                before = [row for _, _, row in events[: end - 1] if row is not None]
+                after = [row for _, _, row in events[end:] if row is not None]
+                blamed = culprit or (before[-1] if before else after[0])
+                self.problem(blamed, "event", exc.message)
+                return
+
+    def apply(
+        self, steps: list[_Step[_LifecycleRow]], *, session: Session, actor: str, now: datetime
+    ) -> None:
+        for step in steps:
+            if step.action == "update":
+                with _guard(step.row.line):
+                    customer_store.update_lifecycle_event(
+                        step.row.customer_ref,
+                        step.row.at,
+                        step.changes,
+                        session=session,
+                        actor=actor,
+                        now=now,
+                    )
+        created = [step.row for step in steps if step.action == "create"]
+        if created:
+            # One call, so that the store judges each customer's whole timeline at once.
+            with _guard(created[0].line):
+                customer_store.add_lifecycle_events(
+                    [
+                        LifecycleCreate(
+                            customer_ref=row.customer_ref,
+                            at=row.at,
+                            kind=row.kind,
+                            reason=row.reason,
+                            detail=row.detail,
+                        )
+                        for row in created
+                    ],
+                    session=session,
+                    actor=actor,
+                    now=now,
+                )
+
+
+def _stored_events(
+    customer_id: int, session: Session
+) -> dict[datetime, tuple[LifecycleKind, str | None, str | None]]:
+    rows = session.exec(
+        select(LifecycleEvent, Category.key)
+        .join(Category, col(Category.id) == LifecycleEvent.reason_id, isouter=True)
+        .where(LifecycleEvent.customer_id == customer_id)
+    ).all()
+    return {event.at: (LifecycleKind(event.kind), key, event.detail) for event, key in rows}
+
+
+# calls ----------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class _CallRow(_Row):
+    ref: str
+    customer_ref: str
+    agent: str
+    channel: Channel
+    direction: Direction
+    started_at: datetime
+    ended_at: datetime | None
+    notes: str
+    complaint_ref: str | None
+
+
+class _Calls(_Importer[_CallRow]):
+    def parse(self, cells: _Cells) -> _CallRow:
+        row = _CallRow(
+            **cells.base(),
+            ref=cells.required("ref"),
+            customer_ref=cells.required("customer_ref"),
+            agent=cells.required("agent"),
+            channel=cells.choice("channel", Channel, "channel", Channel.phone),
+            direction=cells.choice("direction", Direction, "direction", Direction.inbound),
+            started_at=cells.required_instant("started_at"),
+            ended_at=cells.instant("ended_at"),
+            notes=cells.raw("notes"),
+            complaint_ref=cells.text("complaint_ref"),
+        )
+        if (
+            cells.ok("started_at", "ended_at")
+            and row.ended_at is not None
+            and row.ended_at < row.started_at
+        ):
+            cells.fail(
+                "ended_at",
+                f"the call ends before it started (started_at {format_instant(row.started_at)})",
+            )
+        return cells.done(row)
+
+    def key(self, row: _CallRow) -> tuple[str, object, str]:
+        return ("ref", row.ref, "this ref is also used")
+
+    def label(self, row: _CallRow) -> str:
+        return f"call {row.ref}"
+
+    def plan(self, rows: list[_CallRow], lookups: _Lookups) -> list[_Step[_CallRow]]:
+        steps: list[_Step[_CallRow]] = []
+        for row in rows:
+            before = len(self.problems)
+            customer = self.customer(row, row.customer_ref, lookups)
+            self.agent(row, "agent", row.agent, lookups, active=False)
+            if row.complaint_ref:
+                complaint = lookups.complaint(row.complaint_ref)
+                if complaint is None:
+                    self.problem(
+                        row,
+                        "complaint_ref",
+                        "no complaint with this ref; import the complaints file first",
+                    )
+                elif customer is not None and complaint.customer_id != customer.id:
+                    owner = lookups.session.get(Customer, complaint.customer_id)
+                    self.problem(
+                        row,
+                        "complaint_ref",
+                        f"this complaint belongs to customer {owner.ref if owner else '?'}, "
+                        f"not {row.customer_ref}",
+                    )
+            if not row.sound or len(self.problems) > before:
+                continue
+            existing = lookups.session.exec(select(Call).where(Call.ref == row.ref)).first()
+            if existing is None:
+                steps.append(_Step(row, "create"))
+                continue
+            current = call_store.read_call(existing, session=lookups.session).model_dump()
+            changes = _differs(
+                row.present,
+                {
+                    "customer_ref": row.customer_ref,
+                    "agent": row.agent,
+                    "channel": row.channel,
+                    "direction": row.direction,
+                    "started_at": row.started_at,
+                    "ended_at": row.ended_at,
+                    "notes": row.notes,
+                    "complaint_ref": row.complaint_ref,
+                },
+                current,
+            )
+            merged = {**current, **changes}
+            if merged["ended_at"] is not None and merged["ended_at"] < merged["started_at"]:
+                self.problem(
+                    row,
+                    "ended_at" if "ended_at" in row.present else "started_at",
+                    f"the call would end ({format_instant(merged['ended_at'])}) before it "
+                    f"started ({format_instant(merged['started_at'])})",
+                )
+                continue
+            steps.append(_Step(row, "update" if changes else "unchanged", changes))
+        return steps
+
+    def write(self, step: _Step[_CallRow], *, session: Session, actor: str, now: datetime) -> None:
+        row = step.row
+        if step.action == "update":
+            call_store.update_call(row.ref, step.changes, session=session, actor=actor, now=now)
+            return
+        call_store.log_call(
+            CallCreate(
+                ref=row.ref,
+                customer_ref=row.customer_ref,
+                agent=row.agent,
+                channel=row.channel,
+                direction=row.direction,
+                started_at=row.started_at,
+                ended_at=row.ended_at,
+                notes=row.notes,
+                complaint_ref=row.complaint_ref,
+            ),
+            session=session,
+            actor=actor,
+            now=now,
+        )
+
+
+# complaints -----------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class _ComplaintRow(_Row):
+    ref: str
+    customer_ref: str
+    received_at: datetime
+    reason: str
+    priority: Priority
+    agent: str | None
+    channel: Channel
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    summary: str
+    detail: str | None
+    status: Status | None
+
+
+# What a complaints column is called by change_complaint.
+_COMPLAINT_CHANGE_NAMES = {"reason": "category", "agent": "owner"}
+
+
+class _Complaints(_Importer[_ComplaintRow]):
+    def parse(self, cells: _Cells) -> _ComplaintRow:
+        row = _ComplaintRow(
+            **cells.base(),
+            ref=cells.required("ref"),
+            customer_ref=cells.required("customer_ref"),
+            received_at=cells.required_instant("received_at"),
+            reason=cells.required("reason"),
+            priority=cells.choice("priority", Priority, "priority", Priority.normal),
+            agent=cells.text("agent"),
+            channel=cells.choice("channel", Channel, "channel", Channel.phone),
+            first_response_at=cells.instant("first_response_at"),
+            resolved_at=cells.instant("resolved_at"),
+            summary=cells.raw("summary"),
+            detail=cells.text("detail"),
+            status=cells.choice("status", Status, "status", None),
+        )
+        return cells.done(row)
+
+    def key(self, row: _ComplaintRow) -> tuple[str, object, str]:
+        return ("ref", row.ref, "this ref is also used")
+
+    def label(self, row: _ComplaintRow) -> str:
+        return f"complaint {row.ref}"
+
+    def plan(self, rows: list[_ComplaintRow], lookups: _Lookups) -> list[_Step[_ComplaintRow]]:
+        steps: list[_Step[_ComplaintRow]] = []
+        for row in rows:
+            before = len(self.problems)
+            customer = self.customer(row, row.customer_ref, lookups)
+            existing = lookups.complaint(row.ref) if row.ref else None
+            read = (
+                complaint_store.read_complaint(existing, session=lookups.session)
+                if existing is not None
+                else None
+            )
+            # A retired category or a deactivated owner may stay on a complaint filed earlier.
+            if read is None or read.category != row.reason:
+                self.category(row, "reason", row.reason, lookups)
+            if row.agent and (read is None or read.owner != row.agent):
+                self.agent(row, "agent", row.agent, lookups, active=True)
+            if (
+                existing is not None
+                and customer is not None
+                and existing.customer_id != customer.id
+            ):
+                owner = lookups.session.get(Customer, existing.customer_id)
+                self.problem(
+                    row,
+                    "customer_ref",
+                    f"complaint {row.ref} belongs to customer {owner.ref if owner else '?'}; "
+                    "an import cannot move it to another customer",
+                )
+            if not row.sound:
+                continue
+            wanted: dict[str, Any] = {
+                "received_at": row.received_at,
+                "reason": row.reason,
+                "priority": row.priority,
+                "agent": row.agent,
+                "channel": row.channel,
+                "first_response_at": row.first_response_at,
+                "resolved_at": row.resolved_at,
+                "summary": row.summary,
+                "detail": row.detail,
+            }
+            current: dict[str, Any] = {}
+            if read is not None:
+                current = read.model_dump(include=set(wanted) | {"status"})
+                current["reason"] = read.category
+                current["agent"] = read.owner
+            changes = _differs(row.present, wanted, current) if existing else {}
+            merged = {**current, **changes} if existing else wanted
+            self._check_times(row, merged)
+            status = self._status(row, merged, current.get("status"))
+            if len(self.problems) > before:
+                continue
+            if existing is None:
+                steps.append(_Step(row, "create", {"status": status}))
+                continue
+            if status != current["status"]:
+                changes["status"] = status
+            steps.append(_Step(row, "update" if changes else "unchanged", changes))
+        return steps
+
+    def _check_times(self, row: _ComplaintRow, merged: Mapping[str, Any]) -> None:
+        received = merged["received_at"]
+        responded = merged["first_response_at"]
+        resolved = merged["resolved_at"]
+
+        def blame(column: str, other: str) -> str:
+            return column if column in row.present else other
+
+        if responded is not None and responded < received:
+            self.problem(
+                row,
+                blame("first_response_at", "received_at"),
+                f"the first response is before the complaint was received "
+                f"(received_at {format_instant(received)})",
+            )
+        if resolved is not None and resolved < received:
+            self.problem(
+                row,
+                blame("resolved_at", "received_at"),
+                f"resolved before the complaint was received (received_at {format_instant(received)})",
+            )
+        elif resolved is not None and responded is not None and resolved < responded:
+            self.problem(
+                row,
+                blame("resolved_at", "first_response_at"),
+                f"resolved before its first response (first_response_at {format_instant(responded)})",
+            )
+
+    def _status(
+        self, row: _ComplaintRow, merged: Mapping[str, Any], current: Status | None
+    ) -> Status:
+        resolved = merged["resolved_at"] is not None
+        if row.status is None:
+            if resolved:
+                return Status.resolved
+            return current if current not in (None, Status.resolved) else Status.open
+        if row.status is Status.resolved and not resolved:
+            self.problem(row, "status", "a resolved complaint needs a resolved_at time")
+        elif row.status is not Status.resolved and resolved:
+            self.problem(
+                row,
+                "status",
+                "a complaint with a resolved_at time is resolved; write resolved or leave it blank",
+            )
+        return row.status
+
+    def write(
+        self, step: _Step[_ComplaintRow], *, session: Session, actor: str, now: datetime
+    ) -> None:
+        row = step.row
+        if step.action == "update":
+            complaint_store.change_complaint(
+                row.ref,
+                {_COMPLAINT_CHANGE_NAMES.get(k, k): v for k, v in step.changes.items()},
+                session=session,
+                actor=actor,
+                now=now,
+            )
+            return
+        complaint_store.open_complaint(
+            ComplaintCreate(
+                ref=row.ref,
+                customer_ref=row.customer_ref,
+                received_at=row.received_at,
+                category=row.reason,
+                detail=row.detail,
+                priority=row.priority,
+                channel=row.channel,
+                owner=row.agent,
+                first_response_at=row.first_response_at,
+                resolved_at=row.resolved_at,
+                summary=row.summary,
+            ),
+            session=session,
+            actor=actor,
+            now=now,
+            status=step.changes["status"],
+        )
+
+
+# purchases ------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class _PurchaseRow(_Row):
+    ref: str
+    customer_ref: str
+    at: datetime
+    amount: Decimal
+
+
+class _Purchases(_Importer[_PurchaseRow]):
+    def parse(self, cells: _Cells) -> _PurchaseRow:
+        row = _PurchaseRow(
+            **cells.base(),
+            ref=cells.required("ref"),
+            customer_ref=cells.required("customer_ref"),
+            at=cells.required_instant("at"),
+            amount=cells.amount("amount"),
+        )
+        return cells.done(row)
+
+    def key(self, row: _PurchaseRow) -> tuple[str, object, str]:
+        return ("ref", row.ref, "this ref is also used")
+
+    def label(self, row: _PurchaseRow) -> str:
+        return f"purchase {row.ref}"
+
+    def plan(self, rows: list[_PurchaseRow], lookups: _Lookups) -> list[_Step[_PurchaseRow]]:
+        steps: list[_Step[_PurchaseRow]] = []
+        for row in rows:
+            if self.customer(row, row.customer_ref, lookups) is None or not row.sound:
+                continue
+            existing = lookups.session.exec(select(Purchase).where(Purchase.ref == row.ref)).first()
+            if existing is None:
+                steps.append(_Step(row, "create"))
+                continue
+            owner = lookups.session.get(Customer, existing.customer_id)
+            assert owner is not None
+            changes = _differs(
+                row.present,
+                {"customer_ref": row.customer_ref, "at": row.at, "amount": row.amount},
+                {
+                    "customer_ref": owner.ref,
+                    "at": existing.at,
+                    "amount": from_cents(existing.amount_cents),
+                },
+            )
+            steps.append(_Step(row, "update" if changes else "unchanged", changes))
+        return steps
+
+    def write(
+        self, step: _Step[_PurchaseRow], *, session: Session, actor: str, now: datetime
+    ) -> None:
+        row = step.row
+        if step.action == "update":
+            purchase_store.update_purchase(
+                row.ref, step.changes, session=session, actor=actor, now=now
+            )
+            return
+        purchase_store.add_purchase(
+            PurchaseCreate(
+                ref=row.ref, customer_ref=row.customer_ref, at=row.at, amount=row.amount
+            ),
+            session=session,
+            actor=actor,
+            now=now,
+        )
+
+
+# points ---------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class _PointsRow(_Row):
+    ref: str | None
+    customer_ref: str
+    at: datetime
+    action: str
+    points: int | None
+    reason: str
+    agent: str | None
+
+
+_LedgerKey = tuple[datetime, str, int, str, str | None]
+
+
+class _Points(_Importer[_PointsRow]):
+    def parse(self, cells: _Cells) -> _PointsRow:
+        row = _PointsRow(
+            **cells.base(),
+            ref=cells.text("ref"),
+            customer_ref=cells.required("customer_ref"),
+            at=cells.required_instant("at"),
+            action=cells.required("action"),
+            points=cells.integer("points"),
+            reason=cells.raw("reason"),
+            agent=cells.text("agent"),
+        )
+        if row.action == "goodwill":
+            if not row.reason:
+                cells.fail("reason", "goodwill points need a reason")
+            if cells.ok("points") and row.points is not None and row.points <= 0:
+                cells.fail("points", "goodwill points must be a positive number")
+        return cells.done(row)
+
+    def key(self, row: _PointsRow) -> tuple[str, object, str] | None:
+        return ("ref", row.ref, "this ref is also used") if row.ref else None
+
+    def label(self, row: _PointsRow) -> str:
+        what = f"ledger line {row.ref}" if row.ref else "ledger line"
+        return f"{what} of customer {row.customer_ref} ({row.action})"
+
+    def plan(self, rows: list[_PointsRow], lookups: _Lookups) -> list[_Step[_PointsRow]]:
+        steps: list[_Step[_PointsRow]] = []
+        unreffed: dict[int, Counter[_LedgerKey]] = {}
+        actions = lookups.actions()
+        for row in rows:
+            before = len(self.problems)
+            customer = self.customer(row, row.customer_ref, lookups)
+            points = row.points
+            if row.action and row.action not in actions:
+                self.problem(
+                    row,
+                    "action",
+                    f"unknown loyalty action; {_suggest(row.action, actions)}"
+                    f"use one of: {', '.join(actions)}",
+                )
+            elif points is None and row.action:
+                points = actions[row.action]
+                if row.action == "goodwill" and points <= 0:
+                    self.problem(row, "points", "goodwill needs a number of points")
+            if not row.sound or len(self.problems) > before or customer is None:
+                if row.agent:
+                    self.agent(row, "agent", row.agent, lookups, active=True)
+                continue
+            assert customer.id is not None and points is not None
+            wanted: dict[str, Any] = {
+                "customer_ref": row.customer_ref,
+                "at": row.at,
+                "action": row.action,
+                "points": points,
+                "reason": row.reason,
+                "agent": row.agent,
+            }
+            step = (
+                self._match(row, wanted, lookups)
+                if row.ref
+                else self._match_content(row, wanted, customer.id, unreffed, lookups)
+            )
+            if step is None:
+                continue
+            if step.action == "create" and row.agent:
+                # Only a new line needs its granting agent to be active.
+                self.agent(row, "agent", row.agent, lookups, active=True)
+            steps.append(step)
+        return steps
+
+    def _match(
+        self, row: _PointsRow, wanted: dict[str, Any], lookups: _Lookups
+    ) -> _Step[_PointsRow] | None:
+        """A line with a ref: new, the same as stored, or refused (the ledger is append-only)."""
+        existing = lookups.session.exec(
+            select(PointsEntry).where(PointsEntry.ref == row.ref)
+        ).first()
+        if existing is None:
+            return _Step(row, "create", {"points": wanted["points"]})
+        owner = lookups.session.get(Customer, existing.customer_id)
+        granted_by = lookups.session.get(Agent, existing.agent_id) if existing.agent_id else None
+        current = {
+            "customer_ref": owner.ref if owner else None,
+            "at": existing.at,
+            "action": existing.action,
+            "points": existing.points,
+            "reason": existing.reason,
+            "agent": granted_by.name if granted_by else None,
+        }
+        differing = _differs(row.present, wanted, current)
+        if not differing:
+            return _Step(row, "unchanged")
+        column = next(iter(differing))
+        shown = current[column]
+        if isinstance(shown, datetime):
+            shown = format_instant(shown)
+        self.problem(
+            row,
+            column,
+            f"ledger line {row.ref} is already recorded with {column} {shown!r}; the ledger is "
+            "append-only: add a correcting line under a new ref instead",
+        )
+        return None
+
+    def _match_content(
+        self,
+        row: _PointsRow,
+        wanted: dict[str, Any],
+        customer_id: int,
+        unreffed: dict[int, Counter[_LedgerKey]],
+        lookups: _Lookups,
+    ) -> _Step[_PointsRow]:
+        """A line without a ref is matched by its content, as many times as it is stored."""
+        with_agent = "agent" in row.present
+        if customer_id not in unreffed:
+            unreffed[customer_id] = _unreffed_lines(
+                customer_id, lookups.session, with_agent=with_agent
+            )
+        key = (row.at, row.action, wanted["points"], row.reason, row.agent if with_agent else None)
+        if unreffed[customer_id][key] > 0:
+            unreffed[customer_id][key] -= 1
+            return _Step(row, "unchanged")
+        return _Step(row, "create", {"points": wanted["points"]})
+
+    def write(
+        self, step: _Step[_PointsRow], *, session: Session, actor: str, now: datetime
+    ) -> None:
+        row = step.row
+        purchase_store.add_points(
+            PointsCreate(
+                ref=row.ref,
+                customer_ref=row.customer_ref,
+                at=row.at,
+                action=row.action,
+                points=step.changes["points"],
+                reason=row.reason,
+            ),
+            session=session,
+            actor=actor,
+            now=now,
+            agent=row.agent,
+        )
+
+
+def _unreffed_lines(customer_id: int, session: Session, *, with_agent: bool) -> Counter[_LedgerKey]:
+    rows = session.exec(
+        select(PointsEntry, Agent.name)
+        .join(Agent, col(Agent.id) == PointsEntry.agent_id, isouter=True)
+        .where(PointsEntry.customer_id == customer_id, col(PointsEntry.ref).is_(None))
+    ).all()
+    return Counter(
+        (entry.at, entry.action, entry.points, entry.reason, name if with_agent else None)
+        for entry, name in rows
+    )
+
+
+_IMPORTERS: dict[Kind, Callable[[list[Problem]], _Importer[Any]]] = {
+    Kind.customers: _Customers,
+    Kind.lifecycle: _Lifecycle,
+    Kind.calls: _Calls,
+    Kind.complaints: _Complaints,
+    Kind.purchases: _Purchases,
+    Kind.points: _Points,
+}
+
+
+# --- the import --------------------------------------------------------------------------------
+
+
+class _Rejected(Exception):
+    """Some row has a problem: leave the transaction without writing."""
+
+
+def _check_header(csv_file: CsvFile, kind: Kind, ignore: frozenset[str]) -> frozenset[str]:
+    """The columns of the header this import reads; refuses unknown and missing ones."""
+    columns = COLUMNS[kind]
+    header = csv_file.header
+    line = csv_file.header_line
+    problems: list[Problem] = []
+    for name in header:
+        if name not in columns and name not in ignore:
+            problems.append(
+                Problem(
+                    line,
+                    name,
+                    None,
+                    f"not a column of a {kind.value} file; {_suggest(name, columns.order)}"
+                    f"remove it, or pass --ignore-column {name} to skip it",
+                )
+            )
+    needed = [name for name in columns.order if name in columns.required]
+    for name in needed:
+        if name not in header or name in ignore:
+            problems.append(
+                Problem(
+                    line,
+                    name,
+                    None,
+                    f"missing from the header; a {kind.value} file needs the columns "
+                    f"{','.join(needed)}",
+                )
+            )
+    if problems:
+        offered = set(header) - ignore
+        for other, spec in COLUMNS.items():
+            if other is not kind and spec.required <= offered <= set(spec.order):
+                # Column by column would only be noise: say which command the file is for.
+                problems = [
+                    Problem(
+                        line,
+                        None,
+                        None,
+                        f"this looks like a {other.value} file: import it with "
+                        f"`desk import {other.value}` (a {kind.value} file has the columns "
+                        f"{','.join(columns.order)})",
+                    )
+                ]
+        raise BadHeader(csv_file.path, problems)
+    return frozenset(name for name in header if name in columns and name not in ignore)
+
+
+def _read_rows(
+    path: Path,
+    kind: Kind,
+    importer: _Importer[Any],
+    tz: tzinfo,
+    ignore: frozenset[str],
+    report: ImportReport,
+) -> tuple[tuple[str, ...], list[Any]]:
+    """The header and the rows of the file; values it refuses become problems in ``report``."""
+    rows: list[Any] = []
+    seen: dict[object, int] = {}
+    known = {name for spec in COLUMNS.values() for name in spec.order}
+    expected = ",".join(COLUMNS[kind].order)
+    with CsvFile(path, known_columns=known, expected_header=expected) as csv_file:
+        present = _check_header(csv_file, kind, ignore)
+        width = len(csv_file.header)
+        for record in csv_file.rows():
+            report.read += 1
+            if record.width != width:
+                report.problems.append(
+                    Problem(
+                        record.line,
+                        None,
+                        None,
+                        f"this row has {record.width} fields but the header has {width}; "
+                        "check for a missing or extra comma (quote values that contain commas)",
+                    )
+                )
+                continue
+            row = importer.parse(_Cells(record, present, tz, report.problems))
+            key = importer.key(row) if row.sound else None
+            if key is not None:
+                column, identity, what = key
+                if identity in seen:
+                    importer.problem(row, column, f"{what} on line {seen[identity]}")
+                    continue
+                seen[identity] = row.line
+            rows.append(row)
+        return csv_file.header, rows
+
+
+def import_file(
+    path: Path,
+    kind: Kind,
+    *,
+    engine: Engine,
+    actor: str,
+    tz: tzinfo,
+    now: datetime,
+    dry_run: bool = False,
+    ignore_columns: frozenset[str] = frozenset(),
+) -> ImportReport:
+    """Import one desk CSV file: every row is judged first, then all are written or none.
+
+    Raises BadFile when the file cannot be read as CSV of this kind (missing, empty, not
+    UTF-8, another separator, a bad header) and a DeskError when ``actor`` may not act; row
+    problems are returned in the report. ``now`` stamps the audit entries.
+    """
+    with db.read_session(engine) as session:
+        acting = require_actor(actor, session=session).name
+    report = ImportReport(path=path, kind=kind, dry_run=dry_run)
+    importer = _IMPORTERS[kind](report.problems)
+    header, rows = _read_rows(path, kind, importer, tz, ignore_columns, report)
+    # Judge and write in one transaction, so that nothing changes in between; a dry run or a
+    # file already refused is judged without taking the write lock.
+    scope = db.read_session if dry_run or report.problems else db.write_session
+    steps: list[_Step[Any]] = []
+    try:
+        with scope(engine) as session:
+            steps = importer.plan(rows, _Lookups(session))
+            if report.problems:
+                raise _Rejected
+            if not dry_run:
+                importer.apply(steps, session=session, actor=acting, now=now)
+    except _Rejected:
+        pass
+    except _Refused as exc:
+        report.problems.append(exc.problem)
+    position = {name: index for index, name in enumerate(header)}
+    report.problems.sort(key=lambda p: (p.line, position.get(p.column or "", len(header))))
+    if report.problems:
+        report.rejected = len({problem.line for problem in report.problems})
+        report.unchanged = report.read - report.rejected
+        return report
+    counts = Counter(step.action for step in steps)
+    report.created, report.updated = counts["create"], counts["update"]
+    report.unchanged = counts["unchanged"]
+    if dry_run:
+        report.changes = [
+            PlannedChange(step.row.line, step.action, importer.label(step.row))
+            for step in steps
+            if step.action != "unchanged"
+        ]
+    return report
+
+
+# --- export ------------------------------------------------------------------------------------
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _when(value: datetime | None, tz: tzinfo) -> str:
+    return format_instant(value, tz)
+
+
+def export_rows(kind: Kind, *, session: Session, tz: tzinfo = UTC) -> Iterator[dict[str, str]]:
+    """The records of ``kind`` as rows of desk CSV (keys: ``COLUMNS[kind].order``).
+
+    Times carry their offset (in ``tz``), so a file reads back the same anywhere. Ledger lines
+    a purchase earned are left out: importing the purchase earns them again.
+    """
+    exporters: dict[Kind, Callable[[Session, tzinfo], Iterator[dict[str, str]]]] = {
+        Kind.customers: _export_customers,
+        Kind.lifecycle: _export_lifecycle,
+        Kind.calls: _export_calls,
+        Kind.complaints: _export_complaints,
+        Kind.purchases: _export_purchases,
+        Kind.points: _export_points,
+    }
+    return exporters[kind](session, tz)
+
+
+def _export_customers(session: Session, tz: tzinfo) -> Iterator[dict[str, str]]:
+    acquired = (
+        select(
+            col(LifecycleEvent.customer_id).label("customer_id"),
+            sa.func.min(LifecycleEvent.at).label("at"),
+        )
+        .where(LifecycleEvent.kind == LifecycleKind.acquired.value)
+        .group_by(col(LifecycleEvent.customer_id))
+        .subquery()
+    )
+    query = (
+        select(Customer, acquired.c.at)
+        .join(acquired, acquired.c.customer_id == Customer.id, isouter=True)
+        .order_by(col(Customer.ref))
+    )
+    for customer, acquired_at in session.exec(query):
+        yield {
+            "ref": customer.ref,
+            "name": customer.name,
+            "email": _text(customer.email),
+            "phone": _text(customer.phone),
+            "acquired_at": _when(acquired_at, tz),
+        }
+
+
+def _export_lifecycle(session: Session, tz: tzinfo) -> Iterator[dict[str, str]]:
+    query = (
+        select(LifecycleEvent, Customer.ref, Category.key)
+        .join(Customer, col(Customer.id) == LifecycleEvent.customer_id)
+        .join(Category, col(Category.id) == LifecycleEvent.reason_id, isouter=True)
+        .order_by(col(Customer.ref), col(LifecycleEvent.at))
+    )
+    for event, customer_ref, reason in session.exec(query):
+        yield {
+            "customer_ref": customer_ref,
+            "at": _when(event.at, tz),
+            "event": event.kind,
+            "reason": _text(reason),
+            "detail": _text(event.detail),
+        }
+
+
+def _export_calls(session: Session, tz: tzinfo) -> Iterator[dict[str, str]]:
+    query = (
+        select(Call, Customer.ref, Agent.name, Complaint.ref)
+        .join(Customer, col(Customer.id) == Call.customer_id)
+        .join(Agent, col(Agent.id) == Call.agent_id)
+        .join(Complaint, col(Complaint.id) == Call.complaint_id, isouter=True)
+        .order_by(col(Call.started_at), col(Call.id))
+    )
+    for call, customer_ref, agent, complaint_ref in session.exec(query):
+        yield {
+            "ref": call.ref,
+            "customer_ref": customer_ref,
+            "agent": agent,
+            "channel": call.channel,
+            "direction": call.direction,
+            "started_at": _when(call.started_at, tz),
+            "ended_at": _when(call.ended_at, tz),
+            "notes": call.notes,
+            "complaint_ref": _text(complaint_ref),
+        }
+
+
+def _export_complaints(session: Session, tz: tzinfo) -> Iterator[dict[str, str]]:
+    query = (
+        select(Complaint, Customer.ref, Category.key, Agent.name)
+        .join(Customer, col(Customer.id) == Complaint.customer_id)
+        .join(Category, col(Category.id) == Complaint.category_id)
+        .join(Agent, col(Agent.id) == Complaint.owner_id, isouter=True)
+        .order_by(col(Complaint.received_at), col(Complaint.id))
+    )
+    for complaint, customer_ref, reason, owner in session.exec(query):
+        yield {
+            "ref": complaint.ref,
+            "customer_ref": customer_ref,
+            "received_at": _when(complaint.received_at, tz),
+            "reason": reason,
+            "priority": complaint.priority,
+            "agent": _text(owner),
+            "channel": complaint.channel,
+            "first_response_at": _when(complaint.first_response_at, tz),
+            "resolved_at": _when(complaint.resolved_at, tz),
+            "summary": complaint.summary,
+            "detail": _text(complaint.detail),
+            "status": complaint.status,
+        }
+
+
+def _export_purchases(session: Session, tz: tzinfo) -> Iterator[dict[str, str]]:
+    query = (
+        select(Purchase, Customer.ref)
+        .join(Customer, col(Customer.id) == Purchase.customer_id)
+        .order_by(col(Purchase.at), col(Purchase.id))
+    )
+    for purchase, customer_ref in session.exec(query):
+        yield {
+            "ref": purchase.ref,
+            "customer_ref": customer_ref,
+            "at": _when(purchase.at, tz),
+            "amount": str(from_cents(purchase.amount_cents)),
+        }
+
+
+_EARNED = re.compile(r"purchase (.+?)( corrected)?")
+
+
+def _export_points(session: Session, tz: tzinfo) -> Iterator[dict[str, str]]:
+    purchases = set(session.exec(select(Purchase.customer_id, Purchase.ref)).all())
+    query = (
+        select(PointsEntry, Customer.ref, Agent.name)
+        .join(Customer, col(Customer.id) == PointsEntry.customer_id)
+        .join(Agent, col(Agent.id) == PointsEntry.agent_id, isouter=True)
+        .order_by(col(PointsEntry.at), col(PointsEntry.id))
+    )
+    for entry, customer_ref, agent in session.exec(query):
+        if entry.ref is None and entry.action == "purchase":
+            earned = _EARNED.fullmatch(entry.reason)
+            if earned and (entry.customer_id, earned[1]) in purchases:
+                continue  # earned by a purchase: importing the purchase earns it again
+        yield {
+            "ref": _text(entry.ref),
+            "customer_ref": customer_ref,
+            "at": _when(entry.at, tz),
+            "action": entry.action,
+            "points": str(entry.points),
+            "reason": entry.reason,
+            "agent": _text(agent),
+        }

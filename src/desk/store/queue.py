@@ -1,0 +1,390 @@
+"""The complaint queue and the recent-calls list, read a page at a time (SPEC: Response times).
+
+The queue holds open and pending complaints, most pressing first: by the instant their SLA
+target that applies now falls due (the first-response target while no response was given,
+else the resolution target), then by id. Recent calls are newest first. Both read pages by
+offset, so a list of any length is shown without ever loading it whole; the calls read the
+ids of a page first (an index-only walk) and join names for those rows only, and read pages
+near the end from the other end, so the last page costs what the first does.
+
+``filter`` is text an agent typed: a case-insensitive substring, matched with ``LIKE`` and
+bound parameters only (``%``, ``_`` and ``\\`` are matched literally).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session
+
+from desk.metrics._sql import epoch, integer, table, text_value
+from desk.models import (
+    Agent,
+    Call,
+    Category,
+    Channel,
+    Complaint,
+    Customer,
+    Direction,
+    Priority,
+    SlaTarget,
+    Status,
+)
+from desk.timefmt import from_epoch
+
+SlaState = Literal["in_time", "at_risk", "breached"]
+"""Where a complaint stands against the SLA target that applies to it now."""
+
+Stage = Literal["first response", "resolution"]
+"""Which SLA target applies: the first response until there is one, then the resolution."""
+
+FIRST_RESPONSE: Stage = "first response"
+RESOLUTION: Stage = "resolution"
+QUEUE_STATUSES = (Status.open.value, Status.pending.value)
+"""The statuses of complaints that are in the queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """One complaint in the queue, with the SLA target that applies to it now."""
+
+    ref: str
+    customer_ref: str
+    customer_name: str
+    category: str
+    priority: Priority
+    owner: str | None
+    status: Status
+    received_at: datetime
+    first_response_at: datetime | None
+    due_at: datetime
+    stage: Stage
+    target_s: int
+
+    def sla_state(self, now: datetime) -> SlaState:
+        """Where this complaint stands against its target at ``now``."""
+        return sla_state(self.due_at, self.target_s, now)
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    """One call in the recent-calls list (``notes`` is the first line of the notes)."""
+
+    ref: str
+    started_at: datetime
+    ended_at: datetime | None
+    customer_ref: str
+    customer_name: str
+    agent: str
+    channel: Channel
+    direction: Direction
+    complaint_ref: str | None
+    notes: str
+
+
+def sla_state(due_at: datetime, target_s: int, now: datetime) -> SlaState:
+    """Breached after ``due_at``; at risk with less than 25 % of the target left; else in time.
+
+    Exactly on ``due_at`` is not breached (SPEC: exactly on target is in time), but with
+    nothing left of the target it is at risk; exactly 25 % left is in time.
+    """
+    left = due_at - now
+    if left < timedelta(0):
+        return "breached"
+    if left * 4 < timedelta(seconds=target_s):
+        return "at_risk"
+    return "in_time"
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern that finds ``text`` anywhere, its wildcards and escapes taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _clean(filter: str | None) -> str | None:
+    text = (filter or "").strip()
+    return text or None
+
+
+def _matches(
+    filter: str, columns: list[ColumnElement[Any]], *, session: Session
+) -> ColumnElement[bool]:
+    """Any of ``columns`` contains ``filter``, ignoring case."""
+    pattern = text_value(_like(filter))
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite's LIKE already ignores (ASCII) case; ILIKE would wrap both sides in lower()
+        # and take twice as long over a big table.
+        return sa.or_(*(column.like(pattern, escape="\\") for column in columns))
+    return sa.or_(*(column.ilike(pattern, escape="\\") for column in columns))
+
+
+# --- the queue -------------------------------------------------------------------------------
+
+
+def _queue(filter: str | None, owner: str | None, *, session: Session) -> sa.Subquery:
+    """The queue's rows with their applicable SLA deadline (epoch seconds) and target."""
+    complaints = table(Complaint)
+    customers = table(Customer)
+    categories = table(Category)
+    agents = table(Agent)
+    targets = table(SlaTarget)
+    received = epoch(complaints.c.received_at)
+    responded = epoch(complaints.c.first_response_at)
+    target = sa.case(
+        (responded.is_(None), targets.c.first_response_s), else_=targets.c.resolution_s
+    )
+    query = (
+        sa.select(
+            complaints.c.id.label("id"),
+            complaints.c.ref.label("ref"),
+            customers.c.ref.label("customer_ref"),
+            customers.c.name.label("customer_name"),
+            categories.c.key.label("category"),
+            complaints.c.priority.label("priority"),
+            agents.c.name.label("owner"),
+            complaints.c.status.label("status"),
+            received.label("received_at"),
+            responded.label("first_response_at"),
+            (received + target).label("due_at"),
+            target.label("target_s"),
+        )
+        .select_from(
+            complaints.join(customers, customers.c.id == complaints.c.customer_id)
+            .join(categories, categories.c.id == complaints.c.category_id)
+            .join(targets, targets.c.priority == complaints.c.priority)
+            .outerjoin(agents, agents.c.id == complaints.c.owner_id)
+        )
+        .where(complaints.c.status.in_(QUEUE_STATUSES))
+    )
+    if owner is not None:
+        query = query.where(agents.c.name == text_value(owner))
+    text = _clean(filter)
+    if text is not None:
+        query = query.where(
+            _matches(
+                text,
+                [
+                    complaints.c.ref,
+                    customers.c.ref,
+                    customers.c.name,
+                    categories.c.key,
+                    complaints.c.priority,
+                    agents.c.name,
+                ],
+                session=session,
+            )
+        )
+    return query.subquery("queue")
+
+
+def _queue_row(row: sa.Row[Any]) -> QueueRow:
+    responded = row.first_response_at
+    return QueueRow(
+        ref=row.ref,
+        customer_ref=row.customer_ref,
+        customer_name=row.customer_name,
+        category=row.category,
+        priority=Priority(row.priority),
+        owner=row.owner,
+        status=Status(row.status),
+        received_at=from_epoch(row.received_at),
+        first_response_at=from_epoch(responded) if responded is not None else None,
+        due_at=from_epoch(row.due_at),
+        stage=FIRST_RESPONSE if responded is None else RESOLUTION,
+        target_s=int(row.target_s),
+    )
+
+
+def queue_count(*, session: Session, filter: str | None = None, owner: str | None = None) -> int:
+    """How many complaints are in the queue (matching ``filter``, owned by ``owner``)."""
+    queue = _queue(filter, owner, session=session)
+    return int(session.execute(sa.select(sa.func.count()).select_from(queue)).scalar_one())
+
+
+def queue_page(
+    *,
+    session: Session,
+    offset: int,
+    limit: int,
+    filter: str | None = None,
+    owner: str | None = None,
+) -> list[QueueRow]:
+    """``limit`` complaints of the queue from position ``offset``, most pressing first."""
+    queue = _queue(filter, owner, session=session)
+    rows = session.execute(
+        sa.select(queue)
+        .order_by(queue.c.due_at, queue.c.id)
+        .offset(max(offset, 0))
+        .limit(max(limit, 0))
+    ).all()
+    return [_queue_row(row) for row in rows]
+
+
+def queue_position(
+    ref: str, *, session: Session, filter: str | None = None, owner: str | None = None
+) -> int | None:
+    """The position of complaint ``ref`` in the queue (None when it is not in it)."""
+    queue = _queue(filter, owner, session=session)
+    found = session.execute(
+        sa.select(queue.c.due_at, queue.c.id).where(queue.c.ref == text_value(ref))
+    ).first()
+    if found is None:
+        return None
+    due, ident = found
+    before = sa.or_(
+        queue.c.due_at < integer(due),
+        sa.and_(queue.c.due_at == integer(due), queue.c.id < integer(ident)),
+    )
+    return int(
+        session.execute(sa.select(sa.func.count()).select_from(queue).where(before)).scalar_one()
+    )
+
+
+# --- recent calls ----------------------------------------------------------------------------
+
+
+def _calls_ids(filter: str | None, *, session: Session) -> sa.Select[Any]:
+    """The ids and start instants of the calls matching ``filter``, unordered.
+
+    Names are matched in their own (small) tables first and calls picked by id, so that
+    the scan of the calls touches no other table.
+    """
+    calls = table(Call)
+    query = sa.select(calls.c.id.label("id"), calls.c.started_at.label("started_at"))
+    text = _clean(filter)
+    if text is None:
+        return query
+    customers = table(Customer)
+    agents = table(Agent)
+    complaints = table(Complaint)
+    customer_ids = sa.select(customers.c.id).where(
+        _matches(text, [customers.c.ref, customers.c.name], session=session)
+    )
+    agent_ids = sa.select(agents.c.id).where(_matches(text, [agents.c.name], session=session))
+    complaint_ids = sa.select(complaints.c.id).where(
+        _matches(text, [complaints.c.ref], session=session)
+    )
+    # Channel and direction hold a handful of known words: match those here, and compare
+    # the column by equality, which costs far less per row than a LIKE.
+    needle = text.casefold()
+    channels = [c.value for c in Channel if needle in c.value]
+    directions = [d.value for d in Direction if needle in d.value]
+    conditions = [
+        _matches(text, [calls.c.ref, calls.c.notes], session=session),
+        calls.c.customer_id.in_(customer_ids),
+        calls.c.agent_id.in_(agent_ids),
+        calls.c.complaint_id.in_(complaint_ids),
+    ]
+    if channels:
+        conditions.append(calls.c.channel.in_(channels))
+    if directions:
+        conditions.append(calls.c.direction.in_(directions))
+    return query.where(sa.or_(*conditions))
+
+
+def calls_count(*, session: Session, filter: str | None = None) -> int:
+    """How many calls there are (matching ``filter``)."""
+    ids = _calls_ids(filter, session=session).subquery("matching")
+    return int(session.execute(sa.select(sa.func.count()).select_from(ids)).scalar_one())
+
+
+def calls_page(
+    *,
+    session: Session,
+    offset: int,
+    limit: int,
+    filter: str | None = None,
+    total: int | None = None,
+) -> list[CallRow]:
+    """``limit`` calls from position ``offset``, newest first.
+
+    ``total`` (the count, when the caller knows it) lets a page in the second half be read
+    from the oldest end, so that jumping to the end costs no more than reading the start.
+    """
+    calls = table(Call)
+    offset, limit = max(offset, 0), max(limit, 0)
+    start = epoch(calls.c.started_at)
+    newest_first = [start.desc(), calls.c.id.desc()]
+    oldest_first = [start.asc(), calls.c.id.asc()]
+    order, reverse = newest_first, False
+    if total is not None and offset * 2 > total:
+        end = min(offset + limit, total)
+        if end <= offset:
+            return []
+        order, reverse = oldest_first, True
+        offset, limit = total - end, end - offset
+    ids = (
+        _calls_ids(filter, session=session)
+        .order_by(*order)
+        .offset(offset)
+        .limit(limit)
+        .subquery("page")
+    )
+    customers = table(Customer)
+    agents = table(Agent)
+    complaints = table(Complaint)
+    rows = session.execute(
+        sa.select(
+            calls.c.ref,
+            epoch(calls.c.started_at).label("started_at"),
+            epoch(calls.c.ended_at).label("ended_at"),
+            customers.c.ref.label("customer_ref"),
+            customers.c.name.label("customer_name"),
+            agents.c.name.label("agent"),
+            calls.c.channel,
+            calls.c.direction,
+            complaints.c.ref.label("complaint_ref"),
+            calls.c.notes,
+        )
+        .select_from(
+            ids.join(calls, calls.c.id == ids.c.id)
+            .join(customers, customers.c.id == calls.c.customer_id)
+            .join(agents, agents.c.id == calls.c.agent_id)
+            .outerjoin(complaints, complaints.c.id == calls.c.complaint_id)
+        )
+        .order_by(*order)
+    ).all()
+    result = [
+        CallRow(
+            ref=row.ref,
+            started_at=from_epoch(row.started_at),
+            ended_at=from_epoch(row.ended_at) if row.ended_at is not None else None,
+            customer_ref=row.customer_ref,
+            customer_name=row.customer_name,
+            agent=row.agent,
+            channel=Channel(row.channel),
+            direction=Direction(row.direction),
+            complaint_ref=row.complaint_ref,
+            notes=(row.notes or "").strip().split("\n", 1)[0].strip(),
+        )
+        for row in rows
+    ]
+    if reverse:
+        result.reverse()
+    return result
+
+
+def calls_position(ref: str, *, session: Session, filter: str | None = None) -> int | None:
+    """The position of call ``ref`` in the newest-first list (None when it is not in it)."""
+    calls = table(Call)
+    matching = _calls_ids(filter, session=session).subquery("matching")
+    found = session.execute(
+        sa.select(epoch(calls.c.started_at), calls.c.id)
+        .select_from(calls.join(matching, matching.c.id == calls.c.id))
+        .where(calls.c.ref == text_value(ref))
+    ).first()
+    if found is None:
+        return None
+    started, ident = found
+    newer = sa.or_(
+        epoch(matching.c.started_at) > integer(started),
+        sa.and_(epoch(matching.c.started_at) == integer(started), matching.c.id > integer(ident)),
+    )
+    return int(
+        session.execute(sa.select(sa.func.count()).select_from(matching).where(newer)).scalar_one()
+    )
