@@ -30,3 +30,10 @@ class ComplaintSaved(Message):
 
     complaint: ComplaintRead
     what: str
+
+
+@dataclass
+class ComplaintChosen(Message):
+    """A person chose a complaint in a list (by enter or click) to work on it."""
+
+    ref: str
