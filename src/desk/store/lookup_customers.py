@@ -1,14 +1,15 @@
 """Customer lookup as you type: by name (forgiving of typos), ref, phone digits and e-mail.
 
-On 200,000 customers a ``LIKE '%…%'`` scan costs about 30 ms per column on SQLite whenever
-nothing matches (which is every typo), and typo tolerance needs candidates anyway. So the
-lookup keeps one in-memory index per database: names folded to plain lower-case letters, a
-vocabulary of name words with the rows that use each (typos are matched against the
-vocabulary with rapidfuzz, not against every row), and newline-joined haystacks that
-``str.find`` searches at C speed for refs, e-mails and phone digits. Each lookup asks the
-database, by primary key only and with bound parameters, for the rows and audit entries newer
-than those already indexed, so that a customer added or changed at another desk is found at the
-next keystroke; the matches it returns are read fresh from the database with their state.
+Measured on 200,000 customers (SQLite): a ``LIKE '%…%'`` scan of name, ref, e-mail and phone
+costs about 95 ms whenever nothing matches, which is every typo, and typo tolerance needs
+candidates anyway. So the lookup keeps one in-memory index per database: names folded to plain
+lower-case letters, a vocabulary of name words with the rows that use each (typos are matched
+against the vocabulary with rapidfuzz, never against every row), and each field's values sorted
+and joined into one text, so that exact and prefix matches are found by bisection and pieces
+by ``str.find`` at C speed. Each lookup asks the database, by primary key and with bound
+parameters only, for the rows and audit entries newer than those indexed, so that a customer
+added or changed at another desk is found at the next keystroke; the matches it returns are
+read fresh from the database, with their current state.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ PostgreSQL a transaction that took its ids earlier may commit after one that too
 
 REBUILD_AFTER = 5000
 """Changed customers kept in the small delta segment before the whole index is rebuilt."""
+
+PREPARED_PREFIXES = range(3, 9)
+"""Lengths of a half-typed word whose vocabulary prefixes are prepared with the index, so that
+no keystroke pays for them (longer ones are prepared when first typed)."""
 
 HAYSTACK_HITS = 200
 """Substring hits looked at per field; plenty to fill a short list of suggestions."""
@@ -124,8 +129,10 @@ class _SortedValues:
     one ``str.find`` scan of the joined text, which runs at C speed.
     """
 
-    def __init__(self, values: Sequence[str]) -> None:
-        order = sorted(compress(range(len(values)), values), key=values.__getitem__)
+    def __init__(self, values: Sequence[str], *, keep_empty: bool = False) -> None:
+        """Index ``values`` (one per row); empty ones are left out unless ``keep_empty``."""
+        rows = range(len(values)) if keep_empty else compress(range(len(values)), values)
+        order = sorted(rows, key=values.__getitem__)
         ordered = list(map(values.__getitem__, order))
         self.rows = array("i", order)
         self.text = "\n" + "\n".join(ordered) + "\n"
@@ -178,6 +185,39 @@ class _Field(_SortedValues):
         return found
 
 
+_Row = tuple[int, str, str, str, str]  # id, ref, name, e-mail, phone ("" for none)
+
+
+@dataclass
+class _Columns:
+    """Customers prepared for indexing, field by field, in ascending id order.
+
+    Rows are prepared a chunk at a time as they are read, so that the raw values of hundreds
+    of thousands of customers are never all held at once next to their folded forms.
+    """
+
+    ids: array[int] = field(default_factory=lambda: array("q"))
+    fingerprints: array[int] = field(default_factory=lambda: array("q"))
+    names: list[str] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
+    emails: list[str] = field(default_factory=list)
+    phones: list[str] = field(default_factory=list)
+
+    def add(self, rows: Sequence[_Row]) -> None:
+        """Prepare ``rows`` and append them."""
+        if not rows:
+            return
+        ids, refs, names, emails, phones = zip(*rows, strict=True)
+        self.ids.extend(ids)
+        # A hash of each row's values tells whether a later read brought anything new
+        # (hash() is stable within a process, which is as long as the index lives).
+        self.fingerprints.extend(map(hash, zip(refs, names, emails, phones, strict=True)))
+        self.names.extend(_fold_all(names))
+        self.refs.extend(_fold_all(refs))
+        self.emails.extend(_fold_all(emails))
+        self.phones.extend(_phone_digits_all(phones))
+
+
 class _Segment:
     """An immutable index over some customers, its rows sorted by folded name (then id).
 
@@ -185,45 +225,43 @@ class _Segment:
     good matches come out alphabetically by comparing plain integers.
     """
 
-    def __init__(
-        self,
-        ids: Sequence[int],
-        refs: Sequence[str],
-        names: Sequence[str],
-        emails: Sequence[str],
-        phones: Sequence[str],
-    ) -> None:
-        """Index customers given column by column: ``ids`` ascending, "" for no e-mail or phone."""
-        folded = _fold_all(names)
-        order = sorted(range(len(ids)), key=folded.__getitem__)
-        self.ids = array("q", map(ids.__getitem__, order))
-        self.names = list(map(folded.__getitem__, order))
-        # A hash of each row's values tells whether a later read brought anything new
-        # (hash() is stable within a process, which is as long as the index lives).
-        fingerprints = list(map(hash, zip(refs, names, emails, phones, strict=True)))
-        self.fingerprints = array("q", map(fingerprints.__getitem__, order))
-        self._sorted_ids = array("q", ids)
+    def __init__(self, columns: _Columns) -> None:
+        """Index prepared customers; the columns are emptied as they are used up, which keeps
+        the peak memory of indexing many customers well below twice what the index holds."""
+        order = sorted(range(len(columns.ids)), key=columns.names.__getitem__)
+        sorted_names = list(map(columns.names.__getitem__, order))
+        columns.names.clear()
+        self.ids = array("q", map(columns.ids.__getitem__, order))
+        self.fingerprints = array("q", map(columns.fingerprints.__getitem__, order))
+        self._sorted_ids = columns.ids
         self._row_at = array("i", sorted(range(len(order)), key=order.__getitem__))
-        self.refs = _Field(_fold_all(list(map(refs.__getitem__, order))))
-        self.emails = _Field(_fold_all(list(map(emails.__getitem__, order))))
-        self.phones = _Field(_phone_digits_all(list(map(phones.__getitem__, order))))
-        self.name_text = _SortedValues(self.names)
-        postings: dict[str, list[int]] = defaultdict(list)
+        self.refs = _Field(list(map(columns.refs.__getitem__, order)))
+        columns.refs.clear()
+        self.emails = _Field(list(map(columns.emails.__getitem__, order)))
+        columns.emails.clear()
+        self.phones = _Field(list(map(columns.phones.__getitem__, order)))
+        columns.phones.clear()
+        postings: defaultdict[str, array[int]] = defaultdict(lambda: array("i"))
         previous: str | None = None
         words: set[str] = set()
-        for row, name in enumerate(self.names):
+        for row, name in enumerate(sorted_names):
             if name != previous:
                 previous, words = name, set(_WORD.findall(name))
             for word in words:
                 postings[word].append(row)
+        # The names stay only as one joined text; a row's name is read back from it.
+        self.names = _SortedValues(sorted_names, keep_empty=True)
+        del sorted_names
         self.vocab = sorted(postings)
-        self.postings = [array("i", postings[word]) for word in self.vocab]
+        self.postings = [postings[word] for word in self.vocab]
         self._by_length: dict[int, tuple[list[str], list[int]]] = {}
         for index, word in enumerate(self.vocab):
             words_of_length, indexes = self._by_length.setdefault(len(word), ([], []))
             words_of_length.append(word)
             indexes.append(index)
-        self._prefixes: dict[int, list[str]] = {}  # filled as words of each length are typed
+        self._prefixes: dict[int, list[str]] = {}
+        for length in PREPARED_PREFIXES:
+            self._prefixes_of_length(length)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -351,7 +389,7 @@ class _Segment:
             total = sum(map(len, good))
             # A name rarely matches twice, so twice the rows needed are surely enough of them.
             if total < 2 * limit and len(set().union(*good)) < limit:
-                inside = [row for row, _ in self.name_text.containing(query, HAYSTACK_HITS)]
+                inside = [row for row, _ in self.names.containing(query, HAYSTACK_HITS)]
                 names.setdefault(_NAME_INSIDE, []).extend(inside)
         return names, others
 
@@ -374,11 +412,11 @@ class _Segment:
                 taken.add(row)
                 other = others.get(row)
                 field: MatchedOn = other[1] if other and other[0] == score else "name"
-                chosen.append((score, self.names[row], self.ids[row], field))
+                chosen.append((score, self.names.value(row), self.ids[row], field))
         return chosen
 
 
-_EMPTY = _Segment([], [], [], [], [])
+_EMPTY = _Segment(_Columns())
 
 _Values = tuple[str, str, str, str]
 _LOAD_ALL = (
@@ -416,24 +454,21 @@ class CustomerIndex:
         ).order_by(col(Customer.id))
         if where is not None:
             query = query.where(where)
-        return list(session.execute(query).tuples())
+        return [(row[0], row[1], row[2], row[3], row[4]) for row in session.execute(query)]
 
     def _rebuild(self, session: Session) -> None:
         self._max_audit_id = session.exec(select(sa.func.max(AuditEntry.id))).one() or 0
         # The driver's own cursor: SQLAlchemy's row processing triples the time of this read.
-        # Rows are fetched in chunks and kept as columns, which halves the peak memory.
-        columns: tuple[list[int], list[str], list[str], list[str], list[str]]
-        columns = ([], [], [], [], [])
+        columns = _Columns()
         cursor = session.connection().connection.cursor()
         try:
             cursor.execute(_LOAD_ALL)
             while rows := cursor.fetchmany(20_000):
-                for column, values in zip(columns, zip(*rows, strict=True), strict=True):
-                    column.extend(values)  # type: ignore[attr-defined]
+                columns.add(rows)
         finally:
             cursor.close()
-        self._snapshot = _Snapshot(_Segment(*columns))
-        self._max_id = columns[0][-1] if columns[0] else 0
+        self._max_id = columns.ids[-1] if columns.ids else 0
+        self._snapshot = _Snapshot(_Segment(columns))
 
     def refresh(self, session: Session) -> None:
         """Bring the index up to date with the database as ``session`` sees it."""
@@ -479,15 +514,12 @@ class CustomerIndex:
                 self._rebuild(session)
                 return
             ids = sorted(delta_values)
-            refs, names, emails, phones = zip(*(delta_values[i] for i in ids), strict=True)
             base = snapshot.base
-            superseded = {base.row_of(i) for i in ids} - {None}
-            self._snapshot = _Snapshot(
-                base,
-                _Segment(ids, refs, names, emails, phones),
-                delta_values,
-                frozenset(row for row in superseded if row is not None),
-            )
+            superseded = frozenset(row for row in (base.row_of(i) for i in ids) if row is not None)
+            columns = _Columns()
+            columns.add([(i, *delta_values[i]) for i in ids])
+            delta = _Segment(columns)
+            self._snapshot = _Snapshot(base, delta, delta_values, superseded)
 
     def search(self, text: str, limit: int) -> list[tuple[int, float, MatchedOn]]:
         """The ids of the best ``limit`` matches for ``text`` as (id, score, field), best first."""
