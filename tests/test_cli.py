@@ -298,3 +298,30 @@ def test_sample_db_is_a_demo_desk_at_the_current_schema() -> None:
     finally:
         engine.dispose()
     assert sample.stat().st_size < 10 * 1024 * 1024
+
+
+def test_bare_desk_needs_a_known_agent(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DESK_AGENT", raising=False)
+    monkeypatch.setenv("DESK_CONFIG", "/nonexistent/desk.toml")
+    out = desk(agent=None, code=1)
+    assert "say who you are" in out and "desk agent add" in out and "Anna Berg" in out
+    out = desk(agent="Nobody", code=1)
+    assert "no agent named 'Nobody'" in out and "Jonas Weber" in out
+
+
+def test_the_installed_command_runs_in_a_subprocess(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    exe = shutil.which("desk") or str(Path(sys.executable).parent / "desk")
+    done = subprocess.run(
+        [exe, "--db", str(tmp_path / "s.db"), "agent", "list", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
+    assert "Created a new desk database" in done.stderr

@@ -20,7 +20,7 @@ def open_desk(desk: DeskContext) -> None:
         if not desk.actor:
             hint = f" (agents here: {', '.join(names)})" if names else ""
             raise InvalidInput(
-                "say who you are: desk --agent NAME, or set DESK_AGENT, or put agent = \"NAME\" "
+                'say who you are: desk --agent NAME, or set DESK_AGENT, or put agent = "NAME" '
                 f"in the settings file{hint}. Add yourself with `desk agent add NAME`."
             )
         try:

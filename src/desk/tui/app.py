@@ -21,6 +21,7 @@ from desk.config import Settings
 from desk.errors import DeskError
 from desk.live import ChangeWatcher
 from desk.models import AgentRead, Role
+from desk.tui.commands import DeskCommands
 from desk.tui.messages import DataChanged
 
 T = TypeVar("T")
@@ -42,6 +43,7 @@ class DeskApp(App[None]):
 
     CSS_PATH = "desk.tcss"
     TITLE = "desk"
+    COMMANDS = App.COMMANDS | {DeskCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="quit"),
         Binding("question_mark", "help", "Help", id="help"),

@@ -1,0 +1,724 @@
+"""A virtual table: draws only the lines on screen and reads rows a page at a time in a worker.
+
+The table never holds a whole list. It asks its source how many rows there are, reads the
+pages (``PAGE_SIZE`` rows) that the visible lines need in a thread worker, keeps a few pages
+cached, and draws rows whose page has not arrived yet as "…" until it does. A keypress
+therefore costs the same on a hundred rows as on a million: move the cursor, redraw the
+lines that changed, and at most read one page.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar, cast
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from sqlmodel import Session
+from textual import events, work
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.worker import Worker, WorkerState
+
+if TYPE_CHECKING:
+    from desk.tui.app import DeskApp
+
+RowT = TypeVar("RowT")
+RowT_co = TypeVar("RowT_co", covariant=True)
+
+PAGE_SIZE = 200
+"""Rows read from the database at a time."""
+CACHED_PAGES = 8
+"""Pages kept in memory (the least recently drawn ones are dropped first)."""
+PLACEHOLDER = "…"
+"""What a row shows until its page has been read."""
+
+Cell = str | tuple[str, Style]
+"""A cell's text, optionally with a style laid over the row's style (colour, bold)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: the row attribute it shows, its header, width and alignment.
+
+    ``min_width`` lets the column give up room down to that width when the table is
+    narrower than all columns together; the last column takes any room left over.
+    """
+
+    key: str
+    label: str
+    width: int
+    align: Literal["left", "right"] = "left"
+    min_width: int | None = None
+
+
+class RowSource(Protocol[RowT_co]):
+    """Where a table's rows come from; every method runs in a read unit of work."""
+
+    def count(self, session: Session, filter: str | None) -> int:
+        """How many rows match ``filter``."""
+        ...
+
+    def page(
+        self, session: Session, offset: int, limit: int, filter: str | None, total: int | None
+    ) -> Sequence[RowT_co]:
+        """``limit`` rows from position ``offset`` (``total``: the count, when known)."""
+        ...
+
+    def locate(self, session: Session, key: str, filter: str | None) -> int | None:
+        """The position of the row with ``key`` (None when it is not in the list)."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Window:
+    """What the table shows, as a reload worker needs to know it."""
+
+    source: RowSource[Any]
+    filter: str | None
+    key: str | None
+    cursor: int
+    scroll: int
+    rows: int
+    reset: bool
+
+
+def _pages_between(first: int, last: int) -> range:
+    """The numbers of the pages that hold rows ``first`` to ``last`` (inclusive)."""
+    return range(max(first, 0) // PAGE_SIZE, max(last, 0) // PAGE_SIZE + 1)
+
+
+def _fit(text: str, width: int, align: str) -> str:
+    """``text`` padded or cut (with "…") to exactly ``width`` cells."""
+    if width <= 0:
+        return ""
+    if not text.isprintable():
+        # A tab or line break from an import would tear the line apart.
+        text = "".join(char if char.isprintable() else " " for char in text)
+    length = cell_len(text)
+    if length > width:
+        return set_cell_size(text, width - 1) + PLACEHOLDER
+    if align == "right":
+        return " " * (width - length) + text
+    return text + " " * (width - length)
+
+
+class PagedTable(ScrollView, Generic[RowT]):
+    """A table over a list of any length, read from the database a page at a time."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor_up", "Up", show=False, id="table.up"),
+        Binding("down,j", "cursor_down", "Down", show=False, id="table.down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="table.page_up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="table.page_down"),
+        Binding("home,g", "first", "First", show=False, id="table.first"),
+        Binding("end,G", "last", "Last", show=False, id="table.last"),
+        Binding("enter", "select", "Open", id="table.select"),
+    ]
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "paged-table--header",
+        "paged-table--cursor",
+        "paged-table--placeholder",
+    }
+
+    DEFAULT_CSS = """
+    PagedTable {
+        background: $surface;
+        color: $foreground;
+        height: 1fr;
+        & > .paged-table--header {
+            background: $panel;
+            color: $foreground;
+            text-style: bold;
+        }
+        & > .paged-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        & > .paged-table--placeholder {
+            color: $text-muted;
+        }
+        &:focus > .paged-table--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: $block-cursor-text-style;
+        }
+    }
+    """
+
+    empty_text = "Nothing to show"
+    """What the table says when its list is empty."""
+
+    class RowSelected(Message):
+        """The agent chose a row (enter, or a click on the row under the cursor)."""
+
+        def __init__(self, table: PagedTable[Any], key: str) -> None:
+            super().__init__()
+            self.table = table
+            """The table the row is in."""
+            self.key = key
+            """The row's key (its ref)."""
+
+        @property
+        def control(self) -> PagedTable[Any]:
+            """The table the row is in."""
+            return self.table
+
+    @dataclass
+    class _PagesRead(Message, bubble=False):
+        """Pages a worker read (dropped when a reload came in between)."""
+
+        generation: int
+        pages: dict[int, list[Any]]
+
+    @dataclass
+    class _Reloaded(Message, bubble=False):
+        """A fresh count with the pages around the cursor, read in one unit of work."""
+
+        serial: int
+        window: _Window
+        total: int
+        exact: bool
+        cursor: int
+        scroll: int
+        pages: dict[int, list[Any]]
+
+    @dataclass
+    class _Counted(Message, bubble=False):
+        """The exact count of a new filter's rows, after its first page was shown."""
+
+        serial: int
+        total: int
+
+    def __init__(
+        self,
+        source: RowSource[RowT],
+        columns: Sequence[Column],
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._source: RowSource[RowT] = source
+        self._columns = tuple(columns)
+        self._widths = [column.width for column in self._columns]
+        self._filter: str | None = None
+        self._total = 0
+        self._total_exact = False
+        self._loaded = False
+        self._cursor = 0
+        self._pages: OrderedDict[int, list[RowT]] = OrderedDict()
+        self._generation = 0
+        self._fetching = False
+        self._fetch_failed = False
+        self._want_scheduled = False
+        self._started = False
+        self._laid_out_width = -1
+        self._base_style = self._header_style = self._cursor_style = Style()
+        self._placeholder_style = Style()
+        self._reload_serial = 0
+        self._applied_serial = 0
+        self._reloading = False
+        self._reload_queued = False
+        self._reset_queued = False
+        self.page_reads = 0
+        """How many pages this table has read (for tests and benchmarks)."""
+
+    # --- what the owner uses -------------------------------------------------------------------
+
+    @property
+    def row_count(self) -> int:
+        """How many rows the list has (as last counted)."""
+        return self._total
+
+    @property
+    def cursor_index(self) -> int:
+        """The position of the cursor row."""
+        return self._cursor
+
+    @property
+    def cursor_key(self) -> str | None:
+        """The key of the row under the cursor (None when the list is empty or not read yet)."""
+        row = self.row_at(self._cursor)
+        return None if row is None else self.row_key(row)
+
+    @property
+    def filter(self) -> str | None:
+        """The text the rows are filtered by (None: all rows)."""
+        return self._filter
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the list has been counted and its first visible rows read."""
+        return self._loaded
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        """The table's columns, in order."""
+        return self._columns
+
+    @property
+    def source(self) -> RowSource[RowT]:
+        """Where the rows come from."""
+        return self._source
+
+    def row_at(self, index: int) -> RowT | None:
+        """The row at ``index`` if its page is in memory."""
+        if not 0 <= index < self._total:
+            return None
+        page = self._pages.get(index // PAGE_SIZE)
+        if page is None:
+            return None
+        offset = index % PAGE_SIZE
+        return page[offset] if offset < len(page) else None
+
+    def reload(self) -> None:
+        """Count again and re-read the visible rows, keeping the cursor on its row if it can."""
+        self._request_reload(reset=False)
+
+    def set_filter(self, text: str | None) -> None:
+        """Show only the rows matching ``text`` (None or blank: all rows), cursor on the first."""
+        cleaned = (text or "").strip() or None
+        if cleaned == self._filter:
+            return
+        self._filter = cleaned
+        self._request_reload(reset=True)
+
+    def set_source(self, source: RowSource[RowT]) -> None:
+        """Show the rows of another source (for example the same list for one owner)."""
+        self._source = source
+        self._request_reload(reset=True)
+
+    def move_cursor(self, index: int) -> None:
+        """Put the cursor on row ``index`` (clamped to the list), scrolling it into view."""
+        last = max(self._total - 1, 0)
+        index = min(max(index, 0), last)
+        old = self._cursor
+        self._cursor = index
+        rows = self._visible_rows
+        top = int(self.scroll_y)
+        new_top = top
+        if index < top:
+            new_top = index
+        elif index >= top + rows:
+            new_top = index - rows + 1
+        self._fetch_failed = False
+        if new_top != top:
+            self.scroll_to(y=new_top, animate=False)
+        else:
+            self._refresh_row(old)
+            self._refresh_row(index)
+        self._want_pages()
+
+    # --- what subclasses provide ---------------------------------------------------------------
+
+    def row_key(self, row: RowT) -> str:
+        """The key of ``row`` (its ref)."""
+        return str(cast(Any, row).ref)
+
+    def cell(self, row: RowT, column: Column) -> Cell:
+        """What ``row`` shows in ``column`` (by default the attribute named by its key)."""
+        value = getattr(row, column.key)
+        return "" if value is None else str(value)
+
+    # --- keys and mouse ------------------------------------------------------------------------
+
+    def action_cursor_up(self) -> None:
+        """Move the cursor one row up."""
+        self.move_cursor(self._cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        """Move the cursor one row down."""
+        self.move_cursor(self._cursor + 1)
+
+    def action_page_up(self) -> None:
+        """Move the cursor one screen up."""
+        self.move_cursor(self._cursor - self._visible_rows)
+
+    def action_page_down(self) -> None:
+        """Move the cursor one screen down."""
+        self.move_cursor(self._cursor + self._visible_rows)
+
+    def action_first(self) -> None:
+        """Move the cursor to the first row."""
+        self.move_cursor(0)
+
+    def action_last(self) -> None:
+        """Move the cursor to the last row."""
+        self.move_cursor(self._total - 1)
+
+    def action_select(self) -> None:
+        """Tell the owner which row the agent chose."""
+        key = self.cursor_key
+        if key is not None:
+            self.post_message(self.RowSelected(self, key))
+
+    def on_click(self, event: events.Click) -> None:
+        """A click moves the cursor to the row; a click on the cursor's row chooses it."""
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y < 1:
+            return
+        index = int(self.scroll_y) + offset.y - 1
+        if index >= self._total:
+            return
+        if index == self._cursor:
+            self.action_select()
+        else:
+            self.move_cursor(index)
+
+    # --- drawing -------------------------------------------------------------------------------
+
+    @property
+    def _visible_rows(self) -> int:
+        return max(self.scrollable_content_region.height - 1, 1)
+
+    def _refresh_row(self, index: int) -> None:
+        y = index - int(self.scroll_y) + 1
+        if 1 <= y < self.scrollable_content_region.height:
+            self.refresh(Region(0, y, self.scrollable_content_region.width, 1))
+
+    def _refresh_rows(self, first: int, last: int) -> None:
+        top = int(self.scroll_y)
+        start = max(first - top + 1, 1)
+        end = min(last - top + 1, self.scrollable_content_region.height - 1)
+        if end >= start:
+            width = self.scrollable_content_region.width
+            self.refresh(Region(0, start, width, end - start + 1))
+
+    def on_resize(self) -> None:
+        """Fit the columns to the new width and read what came into view."""
+        self._layout_columns()
+        self._want_pages()
+
+    def _layout_columns(self) -> None:
+        """Fit the columns to the width: shrink those that may shrink, widen the last."""
+        available = self.scrollable_content_region.width
+        self._laid_out_width = available
+        widths = [column.width for column in self._columns]
+        gaps = len(widths) + 1
+        deficit = sum(widths) + gaps - available
+        if deficit > 0:
+            room = [column.width - (column.min_width or column.width) for column in self._columns]
+            spare = sum(room)
+            if spare:
+                take = min(deficit, spare)
+                for i, column_room in enumerate(room):
+                    cut = take * column_room // spare
+                    widths[i] -= cut
+                    deficit -= cut
+                # Integer shares leave a few cells over: take them from the last that can give.
+                for i in reversed(range(len(widths))):
+                    while deficit > 0 and widths[i] > (self._columns[i].min_width or widths[i]):
+                        widths[i] -= 1
+                        deficit -= 1
+        elif deficit < 0 and widths:
+            widths[-1] -= deficit
+        self._widths = widths
+        self._update_virtual_size()
+        self.refresh()
+
+    def _update_virtual_size(self) -> None:
+        width = sum(self._widths) + len(self._widths) + 1
+        self.virtual_size = Size(width, self._total + 1)
+
+    def _line(self, cells: Sequence[Cell], style: Style, *, cursor: bool = False) -> Strip:
+        """One line of cells; runs of the same style become one segment (fewer bytes out).
+
+        The cursor's row is drawn in the cursor's colours only, so that it keeps its contrast.
+        """
+        segments: list[Segment] = []
+        parts = [" "]
+        for cell, width, column in zip(cells, self._widths, self._columns, strict=True):
+            if isinstance(cell, tuple) and cursor:
+                parts.append(_fit(cell[0], width, column.align))
+                parts.append(" ")
+            elif isinstance(cell, tuple):
+                text, extra = cell
+                segments.append(Segment("".join(parts), style))
+                segments.append(Segment(_fit(text, width, column.align), style + extra))
+                parts = [" "]
+            else:
+                parts.append(_fit(cell, width, column.align))
+                parts.append(" ")
+        segments.append(Segment("".join(parts), style))
+        return Strip(segments, sum(self._widths) + len(self._widths) + 1)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Draw the lines in ``crop``, reading the styles once."""
+        # A scrollbar that comes or goes changes the width without a resize event.
+        if self.scrollable_content_region.width != self._laid_out_width:
+            self._layout_columns()
+        # Styles once per redraw, not once per line: they cost more than drawing the line.
+        base = self.rich_style
+        self._base_style = base
+        self._header_style = base + self.get_component_rich_style("paged-table--header")
+        self._cursor_style = base + self.get_component_rich_style("paged-table--cursor")
+        self._placeholder_style = self.get_component_rich_style(
+            "paged-table--placeholder", partial=True
+        )
+        return super().render_lines(crop)
+
+    def _fit_width(self, strip: Strip, scroll_x: int, width: int, style: Style) -> Strip:
+        """The visible part of a line (most lines are exactly as wide as the table)."""
+        if scroll_x == 0 and strip.cell_length == width:
+            return strip
+        return strip.crop_extend(scroll_x, scroll_x + width, style)
+
+    def render_line(self, y: int) -> Strip:
+        """Draw line ``y`` of the widget: the header, a row, "…" or blank."""
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        base = self._base_style
+        if y == 0:
+            header = self._header_style
+            strip = self._line([column.label for column in self._columns], header)
+            return self._fit_width(strip, scroll_x, width, header)
+        index = scroll_y + y - 1
+        if index >= self._total:
+            if index == 0 and self._loaded:
+                text = self.empty_text
+                if self._filter:
+                    text = f"Nothing matches “{self._filter}”"
+                muted = base + self._placeholder_style
+                return Strip([Segment(f" {text}", muted)]).crop_extend(0, width, base)
+            return Strip.blank(width, base)
+        cursor = index == self._cursor
+        style = self._cursor_style if cursor else base
+        row = self.row_at(index)
+        if row is None:
+            if not self._fetch_failed and not self._want_scheduled:
+                self._want_scheduled = True
+                self.call_later(self._want_pages)
+            placeholder = style + self._placeholder_style
+            cells: list[Cell] = [PLACEHOLDER, *([""] * (len(self._columns) - 1))]
+            return self._fit_width(self._line(cells, placeholder), scroll_x, width, placeholder)
+        self._pages.move_to_end(index // PAGE_SIZE)
+        cells = [self.cell(row, column) for column in self._columns]
+        return self._fit_width(self._line(cells, style, cursor=cursor), scroll_x, width, style)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        """Redraw, and read the pages that scrolled into view."""
+        super().watch_scroll_y(old_value, new_value)
+        self._want_pages()
+
+    # --- reading pages -------------------------------------------------------------------------
+
+    def _wanted_pages(self) -> list[int]:
+        """Pages of the visible rows (and one screen either side), nearest first, not in memory."""
+        if not self._loaded or self._total == 0:
+            return []
+        top = int(self.scroll_y)
+        rows = self._visible_rows
+        last = min(top + 2 * rows, self._total - 1)
+        visible = _pages_between(top, min(top + rows - 1, self._total - 1))
+        around = _pages_between(max(top - rows, 0), last)
+        ordered = list(visible) + [n for n in around if n not in visible]
+        return [n for n in ordered if n not in self._pages]
+
+    def _want_pages(self) -> None:
+        self._want_scheduled = False
+        if self._fetching or self._reloading or not self._started:
+            return
+        wanted = self._wanted_pages()
+        if wanted:
+            self._fetching = True
+            # A provisional count (a new filter still being counted) must not steer the
+            # source to read from the far end.
+            total = self._total if self._total_exact else None
+            self._read_pages(
+                self._desk, self._source, self._filter, total, self._generation, wanted[:2]
+            )
+
+    @property
+    def _desk(self) -> DeskApp:
+        return cast("DeskApp", self.app)
+
+    @work(thread=True, exit_on_error=False, group="paged-table-pages")
+    def _read_pages(
+        self,
+        desk: DeskApp,
+        source: RowSource[RowT],
+        filter: str | None,
+        total: int | None,
+        generation: int,
+        numbers: list[int],
+    ) -> None:
+        def read(session: Session) -> dict[int, list[RowT]]:
+            return {
+                n: list(source.page(session, n * PAGE_SIZE, PAGE_SIZE, filter, total))
+                for n in numbers
+            }
+
+        self.post_message(self._PagesRead(generation, desk.read(read)))
+
+    def on_paged_table__pages_read(self, message: _PagesRead) -> None:
+        """Keep the pages read and redraw their rows that are on screen."""
+        message.stop()
+        self._fetching = False
+        if message.generation == self._generation:
+            self._store_pages(message.pages)
+            for number in message.pages:
+                self._refresh_rows(number * PAGE_SIZE, (number + 1) * PAGE_SIZE - 1)
+        self._want_pages()
+
+    def _store_pages(self, pages: dict[int, list[Any]]) -> None:
+        self.page_reads += len(pages)
+        for number, rows in pages.items():
+            self._pages[number] = rows
+            self._pages.move_to_end(number)
+        keep = set(_pages_between(int(self.scroll_y), int(self.scroll_y) + self._visible_rows))
+        keep.add(self._cursor // PAGE_SIZE)
+        while len(self._pages) > CACHED_PAGES:
+            oldest = next(n for n in self._pages if n not in keep)
+            del self._pages[oldest]
+
+    # --- reloading -----------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        """Count and read the first rows."""
+        self._started = True
+        self._request_reload(reset=True)
+
+    def _request_reload(self, *, reset: bool) -> None:
+        self._reload_serial += 1
+        if not self._started:
+            return  # mounting reads the list
+        if self._reloading:
+            self._reload_queued = True
+            self._reset_queued = self._reset_queued or reset
+            return
+        key = None if reset else self.cursor_key
+        window = _Window(
+            source=self._source,
+            filter=self._filter,
+            key=key,
+            cursor=0 if reset else self._cursor,
+            scroll=0 if reset else int(self.scroll_y),
+            rows=self._visible_rows,
+            reset=reset,
+        )
+        self._reloading = True
+        self._reload(self._desk, self._reload_serial, window)
+
+    @work(thread=True, exit_on_error=False, group="paged-table-reload")
+    def _reload(self, desk: DeskApp, serial: int, window: _Window) -> None:
+        source = window.source
+        pages: dict[int, list[Any]] = {}
+
+        def rows_of(session: Session, number: int, total: int | None) -> list[Any]:
+            if number not in pages:
+                offset = number * PAGE_SIZE
+                pages[number] = list(source.page(session, offset, PAGE_SIZE, window.filter, total))
+            return pages[number]
+
+        def read_first(session: Session) -> tuple[int, bool]:
+            # A new filter shows its first page at once; counting may take a whole scan.
+            first = rows_of(session, 0, None)
+            return len(first), len(first) < PAGE_SIZE
+
+        def read_window(session: Session, total: int) -> tuple[int, int]:
+            last = max(total - 1, 0)
+            found: int | None = None
+            if window.key is not None:
+                margin = window.rows
+                for number in _pages_between(window.scroll - margin, window.scroll + 2 * margin):
+                    if number * PAGE_SIZE > last:
+                        break
+                    for i, row in enumerate(rows_of(session, number, total)):
+                        if self.row_key(row) == window.key:
+                            found = number * PAGE_SIZE + i
+                if found is None:
+                    found = source.locate(session, window.key, window.filter)
+            cursor = min(window.cursor if found is None else found, last)
+            # At the top, new rows come into view; elsewhere the cursor keeps its screen line.
+            scroll = 0 if window.scroll == 0 else window.scroll + (cursor - window.cursor)
+            scroll = min(max(scroll, cursor - window.rows + 1, 0), cursor)
+            scroll = max(min(scroll, total - window.rows), 0)
+            if total:
+                for number in _pages_between(scroll, min(scroll + window.rows - 1, last)):
+                    rows_of(session, number, total)
+            return cursor, scroll
+
+        def read_all(session: Session) -> tuple[int, int, int]:
+            total = source.count(session, window.filter)
+            cursor, scroll = read_window(session, total)
+            return total, cursor, scroll
+
+        if window.reset and window.filter is not None:
+            provisional, exact = desk.read(read_first)
+            self.post_message(self._Reloaded(serial, window, provisional, exact, 0, 0, dict(pages)))
+            if not exact:
+                total = desk.read(lambda session: source.count(session, window.filter))
+                self.post_message(self._Counted(serial, total))
+            return
+        total, cursor, scroll = desk.read(read_all)
+        self.post_message(self._Reloaded(serial, window, total, True, cursor, scroll, pages))
+
+    def on_paged_table__reloaded(self, message: _Reloaded) -> None:
+        """Show a reload's count and rows, unless the list asked for changed meanwhile."""
+        message.stop()
+        self._reloading = False
+        window = message.window
+        current = window.source is self._source and window.filter == self._filter
+        if current:
+            self._generation += 1
+            self._applied_serial = message.serial
+            self._loaded = True
+            self._total = message.total
+            self._total_exact = message.exact
+            cursor, scroll = message.cursor, message.scroll
+            if not window.reset:
+                # Keys pressed while the reload was reading still count.
+                cursor += self._cursor - window.cursor
+                scroll += int(self.scroll_y) - window.scroll
+            cursor = min(max(cursor, 0), max(message.total - 1, 0))
+            rows = self._visible_rows
+            scroll = min(max(scroll, cursor - rows + 1, 0), cursor)
+            self._cursor = cursor
+            self._pages.clear()
+            self._store_pages(message.pages)
+            self._update_virtual_size()
+            self.scroll_to(y=scroll, animate=False)
+            self.refresh()
+        self._after_reload()
+
+    def on_paged_table__counted(self, message: _Counted) -> None:
+        """Replace a new filter's provisional count by the exact one."""
+        message.stop()
+        if message.serial == self._applied_serial and not self._total_exact:
+            self._total = message.total
+            self._total_exact = True
+            self._update_virtual_size()
+            self.refresh()
+            self._want_pages()
+
+    def _after_reload(self) -> None:
+        if self._reload_queued:
+            reset = self._reset_queued
+            self._reload_queued = self._reset_queued = False
+            self._request_reload(reset=reset)
+        else:
+            self._want_pages()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A failed read is told to the agent and stops waiting for it."""
+        if event.state not in (WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        # StateChanged does not bubble: the app never hears of its widgets' workers.
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self._desk.report_error(event.worker.error)
+        if event.worker.group == "paged-table-pages":
+            self._fetching = False
+            self._fetch_failed = True
+        elif event.worker.group == "paged-table-reload":
+            self._reloading = False
+            self._after_reload()

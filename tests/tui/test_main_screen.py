@@ -1,0 +1,193 @@
+"""The main screen as an agent meets it: queue, calls, live panels, and the ways out of it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from conftest import AGENT, STORY_END
+from desk import db
+from desk.models import ComplaintCreate, Priority
+from desk.store import complaints as complaint_store
+from desk.store.queue import queue_count
+from desk.tui.app import DeskApp
+from desk.tui.screens.main import MainScreen
+from desk.tui.widgets.header import DeskHeader
+from desk.tui.widgets.panels import RetentionPanel
+from desk.tui.widgets.queue import CallsTable, QueueTable
+
+
+async def settle(
+    app: DeskApp, pilot: Pilot[None], until: Callable[[], bool], tries: int = 100
+) -> None:
+    """Let workers run until ``until()`` holds (no sleeping on wall-clock guesses)."""
+    for _ in range(tries):
+        await pilot.pause()
+        if until():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("the screen never reached the expected state")
+
+
+def open_count(engine: Engine) -> int:
+    with db.read_session(engine) as session:
+        return queue_count(session=session)
+
+
+async def test_the_desk_opens_with_queue_calls_and_panels_filled(
+    make_app: Callable[..., DeskApp], demo_engine: Engine
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        queue = screen.query_one(QueueTable)
+        await settle(
+            app,
+            pilot,
+            lambda: queue.row_count > 0 and screen.query_one(RetentionPanel).data is not None,
+        )
+        assert queue.row_count == open_count(demo_engine)
+        assert app.focused is queue
+        header = str(screen.query_one(DeskHeader).render())
+        assert "Anna Berg (supervisor)" in header and "DEMO" in header
+        assert "2025-11-20 15:00" in header
+
+
+async def test_another_desk_logging_a_complaint_shows_up_by_itself(
+    make_app: Callable[..., DeskApp], demo_engine: Engine
+) -> None:
+    app = make_app(poll_seconds=0.05)
+    async with app.run_test(size=(140, 45)) as pilot:
+        queue = app.screen.query_one(QueueTable)
+        await settle(app, pilot, lambda: queue.row_count > 0)
+        before = queue.row_count
+        colleague = db.make_engine(str(demo_engine.url))  # another process's connections
+        with db.write_session(colleague) as session:
+            complaint_store.open_complaint(
+                ComplaintCreate(
+                    customer_ref="CU-000001",
+                    received_at=STORY_END - timedelta(minutes=5),
+                    category="price",
+                    priority=Priority.urgent,
+                    owner="Jonas Weber",
+                    summary="From a colleague",
+                ),
+                session=session,
+                actor="Jonas Weber",
+                now=STORY_END,
+            )
+        colleague.dispose()
+        await settle(app, pilot, lambda: queue.row_count == before + 1)
+
+
+async def test_supervisor_screen_is_for_supervisors(make_app: Callable[..., DeskApp]) -> None:
+    app = make_app(agent=AGENT)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        assert any("for supervisors" in str(n.message) for n in app._notifications)
+
+
+async def test_supervisor_opens_the_supervisor_screen(make_app: Callable[..., DeskApp]) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("s")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "SupervisorScreen"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_n_opens_the_call_form_and_enter_opens_a_complaint(
+    make_app: Callable[..., DeskApp],
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        queue = app.screen.query_one(QueueTable)
+        await settle(app, pilot, lambda: queue.cursor_key is not None)
+        await pilot.press("n")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "CallModal"
+        await pilot.press("escape")
+        await pilot.pause()
+        key = queue.cursor_key
+        await pilot.press("enter")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "ComplaintScreen"
+        assert getattr(app.screen, "ref", None) == key
+
+
+async def test_slash_filters_the_lists_and_escape_clears(make_app: Callable[..., DeskApp]) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        queue = app.screen.query_one(QueueTable)
+        await settle(app, pilot, lambda: queue.row_count > 1)
+        total = queue.row_count
+        first = queue.row_at(0)
+        assert first is not None
+        await pilot.press("slash")
+        box = app.screen.query_one("#filter", Input)
+        assert box.display and app.focused is box
+        await pilot.press(*first.ref)
+        await settle(app, pilot, lambda: queue.row_count == 1)
+        await pilot.press("escape")
+        await settle(app, pilot, lambda: queue.row_count == total)
+        assert not box.display
+
+
+async def test_calls_tab_and_my_queue(make_app: Callable[..., DeskApp]) -> None:
+    app = make_app(agent=AGENT)
+    async with app.run_test(size=(120, 40)) as pilot:
+        queue = app.screen.query_one(QueueTable)
+        await settle(app, pilot, lambda: queue.row_count > 0)
+        everyone = queue.row_count
+        await pilot.press("m")
+        await settle(app, pilot, lambda: queue.owner == AGENT.name and queue.row_count < everyone)
+        await pilot.press("c")
+        calls = app.screen.query_one(CallsTable)
+        await settle(app, pilot, lambda: calls.row_count > 0)
+        assert app.focused is calls
+
+
+async def test_at_80x24_the_panels_stack_under_the_lists(make_app: Callable[..., DeskApp]) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert screen.has_class("narrow")
+        queue = screen.query_one(QueueTable)
+        panels = screen.query_one("#panels")
+        assert panels.region.y >= queue.region.bottom
+        await pilot.press("P")
+        await pilot.pause()
+        assert not panels.display
+        header = str(screen.query_one(DeskHeader).render())
+        assert "DEMO" in header
+
+
+async def test_palette_finds_a_customer(make_app: Callable[..., DeskApp]) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"CU-000001")
+        await settle(app, pilot, lambda: _palette_has(app, "CU-000001"))
+        await pilot.press("enter")
+        await settle(app, pilot, lambda: type(app.screen).__name__ == "CustomerScreen")
+
+
+def _palette_has(app: DeskApp, text: str) -> bool:
+    from textual.widgets import OptionList
+
+    for options in app.screen.query(OptionList):
+        for index in range(options.option_count):
+            if text in str(options.get_option_at_index(index).prompt):
+                return True
+    return False
