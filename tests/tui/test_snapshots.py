@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 from textual.pilot import Pilot
+from textual.widgets import Input, TextArea
+from textual.worker import WorkerCancelled
 
 from desk import db
 from desk.clock import frozen
@@ -64,6 +67,14 @@ async def until(pilot: Pilot[Any], done: Callable[[], bool]) -> None:
     raise AssertionError("the screen never settled")
 
 
+def steady_cursors(app: DeskApp) -> None:
+    """Stop text cursors blinking, so that a picture never catches one mid-blink."""
+    for field in app.screen.query(Input):
+        field.cursor_blink = False
+    for area in app.screen.query(TextArea):
+        area.cursor_blink = False
+
+
 def main_loaded(app: DeskApp) -> bool:
     """The queue, the calls and every panel have their data."""
     screen = app.screen
@@ -102,6 +113,7 @@ def test_log_call_modal_with_validation_errors(snap_compare: Any, sample_app: De
         await until(pilot, lambda: type(sample_app.screen).__name__ == "CallModal")
         await pilot.press("ctrl+s")
         await until(pilot, lambda: True)
+        steady_cursors(sample_app)
 
     assert snap_compare(sample_app, terminal_size=(120, 40), run_before=ready)
 
@@ -111,7 +123,8 @@ def test_complaint_detail(snap_compare: Any, sample_app: DeskApp) -> None:
         await until(pilot, lambda: main_loaded(sample_app))
         await pilot.press("enter")
         await until(pilot, lambda: type(sample_app.screen).__name__ == "ComplaintScreen")
-        await sample_app.workers.wait_for_complete()
+        with suppress(WorkerCancelled):
+            await sample_app.workers.wait_for_complete()
         await until(pilot, lambda: True)
 
     assert snap_compare(sample_app, terminal_size=(120, 40), run_before=ready)
@@ -122,7 +135,8 @@ def test_supervisor_screen(snap_compare: Any, sample_app: DeskApp) -> None:
         await until(pilot, lambda: main_loaded(sample_app))
         await pilot.press("s")
         await until(pilot, lambda: type(sample_app.screen).__name__ == "SupervisorScreen")
-        await sample_app.workers.wait_for_complete()
+        with suppress(WorkerCancelled):
+            await sample_app.workers.wait_for_complete()
         await until(pilot, lambda: True)
 
     assert snap_compare(sample_app, terminal_size=(130, 45), run_before=ready)

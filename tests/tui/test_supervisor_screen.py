@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, date, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
+from textual.worker import WorkerCancelled
 
 from desk import metrics
 from desk.db import read_session, write_session
@@ -51,7 +53,10 @@ AppFactory = Callable[..., DeskApp]
 async def settle(app: DeskApp, pilot: Pilot[None]) -> None:
     """Wait until every worker finished and every message it posted was handled."""
     for _ in range(5):
-        await app.workers.wait_for_complete()
+        # An exclusive worker replaced by a newer one (the desk's change poll, a refresh)
+        # ends as cancelled; that is expected and not a failure of the screen.
+        with suppress(WorkerCancelled):
+            await app.workers.wait_for_complete()
         await pilot.pause()
         if not any(worker.is_running for worker in app.workers):
             return

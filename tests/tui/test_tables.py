@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from textual.app import ComposeResult
 from textual.screen import Screen
+from textual.worker import WorkerCancelled
 
 from desk import db
 from desk.models import AgentRead, CallCreate, ComplaintCreate, Priority, Role
@@ -63,7 +65,8 @@ def _lines(table: PagedTable[Any]) -> list[str]:
 async def _settle(app: DeskApp, pilot: Any) -> None:
     """Wait until every worker is done and every message they posted is handled."""
     for _ in range(5):
-        await app.workers.wait_for_complete()
+        with suppress(WorkerCancelled):
+            await app.workers.wait_for_complete()
         await pilot.pause()
 
 

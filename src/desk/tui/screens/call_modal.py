@@ -420,6 +420,7 @@ class CallModal(ModalScreen[LoggedCall | None]):
             Content.assemble("Agent ", (self.desk.agent.name, "bold"))
         )
         self.query_one("#call-lookup", Input).focus()
+        self._tick()  # show the timer at once, not only after its first second
         self.set_interval(1.0, self._tick)
         self.load_categories()
         self.warm_lookup()
