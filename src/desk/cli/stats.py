@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -83,6 +84,34 @@ def _window(
     return from_day, to_day
 
 
+@dataclass(frozen=True)
+class _Request:
+    """What every stats command settles first: the desk, the output, the instant and the window."""
+
+    desk: DeskContext
+    kind: str
+    tz: tzinfo
+    when: datetime
+    first: date
+    last: date
+
+
+def _request(
+    ctx: typer.Context,
+    start: str | None,
+    end: str | None,
+    as_of: str | None,
+    as_json: bool,
+    as_csv: bool,
+    months_back: int,
+) -> _Request:
+    desk = get(ctx)
+    kind = _output(as_json, as_csv)
+    when = _as_of(desk, as_of)
+    first, last = _window(desk, start, end, when, months_back)
+    return _Request(desk, kind, desk.settings.tz, when, first, last)
+
+
 def _as_of(desk: DeskContext, text: str | None) -> datetime:
     as_of, demo = desk.as_of(text)
     if demo:
@@ -132,11 +161,8 @@ def retention(
     as_csv: CsvOption = False,
 ) -> None:
     """Customer retention per period: CS, CE, CN, lost, retention rate and churn rate."""
-    desk = get(ctx)
-    kind = _output(as_json, as_csv)
-    tz = desk.settings.tz
-    when = _as_of(desk, as_of)
-    first, last = _window(desk, start, end, when, 12)
+    req = _request(ctx, start, end, as_of, as_json, as_csv, 12)
+    desk, kind, tz, when, first, last = req.desk, req.kind, req.tz, req.when, req.first, req.last
     periods = metrics.periods_between(first, last, period.value, tz)
     with desk.reading() as session:
         report = metrics.retention(periods, session=session)
@@ -174,11 +200,8 @@ def reasons(
     as_csv: CsvOption = False,
 ) -> None:
     """Why customers leave: losses by leave-reason, with complaints by leave-reason beside them."""
-    desk = get(ctx)
-    kind = _output(as_json, as_csv)
-    tz = desk.settings.tz
-    when = _as_of(desk, as_of)
-    first, last = _window(desk, start, end, when, 1)
+    req = _request(ctx, start, end, as_of, as_json, as_csv, 1)
+    desk, kind, tz, first, last = req.desk, req.kind, req.tz, req.first, req.last
     with desk.reading() as session:
         report = metrics.reasons(metrics.custom_period(first, last, tz), session=session)
     data = report.to_json(tz)
@@ -236,11 +259,8 @@ def response(
     as_csv: CsvOption = False,
 ) -> None:
     """Response times of complaints received in the period: p50/p90 and SLA breaches."""
-    desk = get(ctx)
-    kind = _output(as_json, as_csv)
-    tz = desk.settings.tz
-    when = _as_of(desk, as_of)
-    first, last = _window(desk, start, end, when, 1)
+    req = _request(ctx, start, end, as_of, as_json, as_csv, 1)
+    desk, kind, tz, when, first, last = req.desk, req.kind, req.tz, req.when, req.first, req.last
     with desk.reading() as session:
         report = metrics.response_times(
             metrics.custom_period(first, last, tz),
@@ -296,11 +316,8 @@ def revenue(
     as_csv: CsvOption = False,
 ) -> None:
     """The revenue equation per month: new, returning and revived buyers × average spend."""
-    desk = get(ctx)
-    kind = _output(as_json, as_csv)
-    tz = desk.settings.tz
-    when = _as_of(desk, as_of)
-    first, last = _window(desk, start, end, when, 12)
+    req = _request(ctx, start, end, as_of, as_json, as_csv, 12)
+    desk, kind, tz, first, last = req.desk, req.kind, req.tz, req.first, req.last
     months = metrics.periods_between(first, last, "month", tz)
     with desk.reading() as session:
         report = metrics.revenue(months, session=session, dormancy_days=desk.settings.dormancy_days)
@@ -351,11 +368,8 @@ def cohorts(
     as_csv: CsvOption = False,
 ) -> None:
     """Retention cohorts: by month acquired, the share still active N months later."""
-    desk = get(ctx)
-    kind = _output(as_json, as_csv)
-    tz = desk.settings.tz
-    when = _as_of(desk, as_of)
-    first, last = _window(desk, start, end, when, 12)
+    req = _request(ctx, start, end, as_of, as_json, as_csv, 12)
+    desk, kind, tz, when, first, last = req.desk, req.kind, req.tz, req.when, req.first, req.last
     months = metrics.periods_between(first, last, "month", tz)
     with desk.reading() as session:
         table_data = metrics.cohorts(months, session=session, as_of=when)
