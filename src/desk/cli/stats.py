@@ -162,7 +162,7 @@ def retention(
 ) -> None:
     """Customer retention per period: CS, CE, CN, lost, retention rate and churn rate."""
     req = _request(ctx, start, end, as_of, as_json, as_csv, 12)
-    desk, kind, tz, when, first, last = req.desk, req.kind, req.tz, req.when, req.first, req.last
+    desk, kind, tz, first, last = req.desk, req.kind, req.tz, req.first, req.last
     periods = metrics.periods_between(first, last, period.value, tz)
     with desk.reading() as session:
         report = metrics.retention(periods, session=session)
