@@ -225,8 +225,8 @@ def test_extra_and_missing_columns_are_named(desk: Desk) -> None:
         (b"", "customers.csv is empty"),
         (b"CU-1,Acme,,,2025-01-01\n", "customers.csv:1: no header"),
         (
-            b"ref;name;email;phone;acquired_at\nCU-1;Acme;;;\n",
-            "this file looks separated by semicolons, but desk reads comma-separated files",
+            b"ref|name|email|phone|acquired_at\nCU-1|Acme|||\n",
+            "this file looks separated by vertical bars, not commas; read it with --delimiter '|'",
         ),
         (
             b"ref,name,email,phone,acquired_at\nCU-1,M\xfcller,,,\n",

@@ -190,3 +190,103 @@ def win_back(
 ) -> None:
     """Record that a customer who left has been won back."""
     _lifecycle(ctx, ref, LifecycleKind.won_back, at, None, detail)
+
+
+# --- duplicates and merging ------------------------------------------------------------------
+
+_MOVED_LABELS = {
+    "calls": ("call", "calls"),
+    "complaints": ("complaint", "complaints"),
+    "purchases": ("purchase", "purchases"),
+    "lifecycle_events": ("lifecycle event", "lifecycle events"),
+    "points_ledger": ("loyalty ledger line", "loyalty ledger lines"),
+}
+
+
+@app.command("duplicates")
+def duplicates(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many pairs.")] = 100,
+    country_code: Annotated[
+        str,
+        typer.Option("--country-code", help="Country code of phone numbers written without one."),
+    ] = "49",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List likely duplicate customers (same e-mail, same phone number, similar name)."""
+    from desk.store.merge import find_duplicates
+
+    with get(ctx).reading() as session:
+        pairs = find_duplicates(session=session, limit=limit, country_code=country_code)
+    if as_json:
+        print_json([pair.model_dump(mode="json") for pair in pairs])
+        return
+    if not pairs:
+        console.print("No likely duplicates found.")
+        return
+    table = Table()
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("why")
+    table.add_column("ref", no_wrap=True)
+    table.add_column("name")
+    table.add_column("e-mail", overflow="fold")
+    table.add_column("phone", no_wrap=True)
+    for pair in pairs:
+        for index, side in enumerate((pair.first, pair.second)):
+            table.add_row(
+                f"{pair.score:g}" if index == 0 else "",
+                ", ".join(pair.reasons) if index == 0 else "",
+                side.ref,
+                side.name,
+                side.email or "",
+                side.phone or "",
+                end_section=index == 1,
+            )
+    console.print(table)
+    console.print(
+        f"{len(pairs)} pairs, strongest first; the older record is listed first. "
+        "Merge one with `desk customer merge KEEP OTHER`."
+    )
+
+
+@app.command("merge")
+def merge(
+    ctx: typer.Context,
+    keep: Annotated[str, typer.Argument(help="The customer to keep.")],
+    other: Annotated[str, typer.Argument(help="The customer merged into KEEP, then removed.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Merge customer OTHER into KEEP: move all their records to KEEP, then remove OTHER."""
+    from desk.store.merge import merge_customers, plan_merge
+
+    desk = get(ctx)
+    with desk.reading() as session:
+        desk.acting(session)
+        plan = plan_merge(keep, other, session=session)
+    moving = [
+        f"{count} {_MOVED_LABELS.get(table, (table, table))[count != 1]}"
+        for table, count in plan.moves.items()
+        if count
+    ]
+    console.print(
+        f"Merge {plan.other.ref} {plan.other.name} into {plan.keep.ref} {plan.keep.name}:",
+        markup=False,
+    )
+    console.print(f"  moves {', '.join(moving) if moving else 'no records'}", markup=False)
+    for field, value in plan.fills.items():
+        console.print(f"  {plan.keep.ref} takes {plan.other.ref}'s {field} {value}", markup=False)
+    for field, value in plan.drops.items():
+        console.print(
+            f"  {plan.other.ref}'s {field} {value} is not kept ({plan.keep.ref} has its own; "
+            "the audit log keeps it)",
+            markup=False,
+        )
+    console.print(f"  then removes {plan.other.ref}", markup=False)
+    if not yes and not typer.confirm("Merge?", default=False):
+        console.print("Not merged; nothing was changed.")
+        raise typer.Exit(1)
+    with desk.writing() as session:
+        actor = desk.acting(session)
+        result = merge_customers(keep, other, session=session, actor=actor, now=desk.now())
+    moved = sum(result.moved.values())
+    console.print(f"Merged {result.merged} into {result.keep.ref}: {moved} records moved.")

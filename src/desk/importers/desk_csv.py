@@ -21,7 +21,7 @@ from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import IO, Any, Generic, Literal, TypeVar, overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -29,7 +29,8 @@ from sqlmodel import Session, col, select
 
 from desk import db
 from desk.errors import DeskError
-from desk.importers.csv_reader import BadFile, CsvFile, CsvRow
+from desk.importers.csv_reader import BadFile, CsvFile, CsvRow, RecordFile
+from desk.importers.readers import ReadOptions, open_records
 from desk.models import (
     Agent,
     Call,
@@ -124,6 +125,24 @@ COLUMNS: dict[Kind, Columns] = {
     Kind.purchases: _columns("ref", "customer_ref", "at", "amount"),
     Kind.points: _columns("ref", "customer_ref", "at", "action", "points", "reason", "agent?"),
 }
+
+# Columns `desk export` adds after a kind's own (derived, read-only): an import skips them, so
+# an exported file imports as it is.
+EXPORT_ONLY_COLUMNS: dict[Kind, tuple[str, ...]] = {
+    Kind.customers: ("state", "points"),
+    Kind.calls: ("duration_s",),
+    Kind.complaints: (
+        "category_label",
+        "first_response_s",
+        "resolution_s",
+        "first_response_met",
+        "resolution_met",
+    ),
+}
+
+# A cell `desk export` made safe for spreadsheets: a `'` put before text that starts like a
+# formula (or before such text that already began with `'`). An import takes that `'` off.
+_NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
 
 MAX_SHOWN_VALUE = 60
 
@@ -255,13 +274,21 @@ class _Cells:
     """One row's values with typed accessors; each bad value becomes a Problem."""
 
     def __init__(
-        self, row: CsvRow, present: frozenset[str], tz: tzinfo, problems: list[Problem]
+        self,
+        row: CsvRow,
+        present: frozenset[str],
+        tz: tzinfo,
+        problems: list[Problem],
+        *,
+        unquote: bool = False,
     ) -> None:
+        """``unquote``: take off the ``'`` an export put before formula-like text (CSV only)."""
         self.line = row.line
         self.values = row.values
         self.present = present
         self.tz = tz
         self.problems = problems
+        self.unquote = unquote
         self.bad: set[str] = set()
 
     def base(self) -> dict[str, Any]:
@@ -274,7 +301,10 @@ class _Cells:
         return row
 
     def raw(self, column: str) -> str:
-        return self.values.get(column, "") if column in self.present else ""
+        value = self.values.get(column, "") if column in self.present else ""
+        if self.unquote and value.startswith("'") and _NEUTRALISED.match(value):
+            return value[1:]
+        return value
 
     @property
     def failed(self) -> bool:
@@ -1378,9 +1408,10 @@ class _Rejected(Exception):
     """Some row has a problem: leave the transaction without writing."""
 
 
-def _check_header(csv_file: CsvFile, kind: Kind, ignore: frozenset[str]) -> frozenset[str]:
+def _check_header(csv_file: RecordFile, kind: Kind, ignore: frozenset[str]) -> frozenset[str]:
     """The columns of the header this import reads; refuses unknown and missing ones."""
     columns = COLUMNS[kind]
+    ignore = ignore | frozenset(EXPORT_ONLY_COLUMNS.get(kind, ()))
     header = csv_file.header
     line = csv_file.header_line
     problems: list[Problem] = []
@@ -1433,29 +1464,25 @@ def _read_rows(
     tz: tzinfo,
     ignore: frozenset[str],
     report: ImportReport,
+    options: ReadOptions | None,
+    stream: IO[bytes] | None,
 ) -> tuple[tuple[str, ...], list[Any]]:
     """The header and the rows of the file; values it refuses become problems in ``report``."""
     rows: list[Any] = []
     seen: dict[object, int] = {}
     known = {name for spec in COLUMNS.values() for name in spec.order}
     expected = ",".join(COLUMNS[kind].order)
-    with CsvFile(path, known_columns=known, expected_header=expected) as csv_file:
+    with open_records(
+        path, options=options, stream=stream, known_columns=known, expected_header=expected
+    ) as csv_file:
         present = _check_header(csv_file, kind, ignore)
-        width = len(csv_file.header)
+        unquote = isinstance(csv_file, CsvFile)  # only CSV exports quote formula-like text
         for record in csv_file.rows():
             report.read += 1
-            if record.width != width:
-                report.problems.append(
-                    Problem(
-                        record.line,
-                        None,
-                        None,
-                        f"this row has {record.width} fields but the header has {width}; "
-                        "check for a missing or extra comma (quote values that contain commas)",
-                    )
-                )
+            if record.problem is not None:
+                report.problems.append(Problem(record.line, None, None, record.problem))
                 continue
-            row = importer.parse(_Cells(record, present, tz, report.problems))
+            row = importer.parse(_Cells(record, present, tz, report.problems, unquote=unquote))
             key = importer.key(row) if row.sound else None
             if key is not None:
                 column, identity, what = key
@@ -1477,18 +1504,22 @@ def import_file(
     now: datetime,
     dry_run: bool = False,
     ignore_columns: frozenset[str] = frozenset(),
+    options: ReadOptions | None = None,
+    stream: IO[bytes] | None = None,
 ) -> ImportReport:
-    """Import one desk CSV file: every row is judged first, then all are written or none.
+    """Import one desk CSV (or JSON Lines) file: every row is judged first, then all or none.
 
-    Raises BadFile when the file cannot be read as CSV of this kind (missing, empty, not
-    UTF-8, another separator, a bad header) and a DeskError when ``actor`` may not act; row
-    problems are returned in the report. ``now`` stamps the audit entries.
+    Raises BadFile when the file cannot be read as a file of this kind (missing, empty, not
+    in its encoding, badly quoted, a bad header) and a DeskError when ``actor`` may not act;
+    row problems are returned in the report. ``now`` stamps the audit entries. ``options``
+    say how to read the file (format, separator, encoding; by default decided from the
+    file); with a ``stream`` (standard input) the rows come from it and ``path`` names it.
     """
     with db.read_session(engine) as session:
         acting = require_actor(actor, session=session).name
     report = ImportReport(path=path, kind=kind, dry_run=dry_run)
     importer = _IMPORTERS[kind](report.problems)
-    header, rows = _read_rows(path, kind, importer, tz, ignore_columns, report)
+    header, rows = _read_rows(path, kind, importer, tz, ignore_columns, report, options, stream)
     # Judge and write in one transaction, so that nothing changes in between; a dry run or a
     # file already refused is judged without taking the write lock.
     scope = db.read_session if dry_run or report.problems else db.write_session

@@ -483,7 +483,8 @@ class CustomerIndex:
                 .where(
                     col(AuditEntry.id) > self._max_audit_id - LATE_COMMIT_WINDOW,
                     AuditEntry.entity == "customer",
-                    AuditEntry.action == "update",
+                    # A merge fills the kept customer's e-mail and phone: reload it too.
+                    col(AuditEntry.action).in_(("update", "merge")),
                 )
                 .distinct()
             ).all()
