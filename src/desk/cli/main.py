@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
-from desk.cli import agents, calls, complaints, customers, imports, points, stats, system
+from desk.cli import agents, calls, complaints, customers, exports, imports, points, stats, system
 from desk.cli.context import DeskContext, err_console
 from desk.config import load_settings
 from desk.errors import DeskError
@@ -45,6 +45,7 @@ app.add_typer(complaints.app, name="complaint")
 app.add_typer(points.app, name="points")
 app.add_typer(stats.app, name="stats")
 app.add_typer(imports.app, name="import")
+app.add_typer(exports.app, name="export")
 system.register(app)
 
 
