@@ -1,0 +1,132 @@
+"""Property tests: whatever bytes or rows arrive, the importer never crashes and never writes
+part of a file it rejected."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from desk import db
+from desk.errors import DeskError
+from desk.importers.desk_csv import ImportReport, Kind, import_file
+from desk.models import Role
+from desk.store import agents
+
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
+TABLES = (
+    "customers",
+    "lifecycle_events",
+    "complaints",
+    "calls",
+    "purchases",
+    "points_ledger",
+    "audit_log",
+)
+
+
+@pytest.fixture(scope="module")
+def template() -> Iterator[Path]:
+    """A migrated desk with one agent, copied for every example."""
+    folder = Path(tempfile.mkdtemp())
+    path = folder / "template.db"
+    engine = db.make_engine(db.database_url(str(path)))
+    db.migrate(engine)
+    with db.write_session(engine) as session:
+        agents.add_agent("Anna Berg", Role.supervisor, session=session, actor=None, now=NOW)
+    engine.dispose()
+    yield path
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def counts(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            t: int(conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()) for t in TABLES
+        }
+
+
+def run_import(
+    template: Path, content: bytes, kind: Kind
+) -> tuple[dict[str, int], dict[str, int], object]:
+    folder = Path(tempfile.mkdtemp())
+    try:
+        desk_file = folder / "desk.db"
+        shutil.copy(template, desk_file)
+        source = folder / f"{kind.value}.csv"
+        source.write_bytes(content)
+        engine = db.make_engine(db.database_url(str(desk_file)))
+        before = counts(engine)
+        try:
+            outcome: ImportReport | DeskError = import_file(
+                source, kind, engine=engine, actor="Anna Berg", tz=UTC, now=NOW
+            )
+        except DeskError as refused:  # a clear refusal of the whole file is fine
+            outcome = refused
+        after = counts(engine)
+        engine.dispose()
+        return before, after, outcome
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@SETTINGS
+@given(content=st.binary(max_size=400), kind=st.sampled_from(list(Kind)))
+def test_random_bytes_never_crash_and_never_half_write(
+    template: Path, content: bytes, kind: Kind
+) -> None:
+    before, after, outcome = run_import(template, content, kind)
+    if isinstance(outcome, DeskError) or not outcome.ok:
+        assert after == before
+
+
+HEADER = "ref,name,email,phone,acquired_at\n"
+good_cell = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)
+bad_date = st.sampled_from(["2025-02-30", "yesterday", "2025-13-01", "31.12.2024", ""])
+good_date = st.dates(
+    min_value=datetime(2000, 1, 1).date(), max_value=datetime(2030, 1, 1).date()
+).map(str)
+
+
+@st.composite
+def customer_rows(draw: st.DrawFn) -> tuple[str, int]:
+    """A customers file of valid and invalid rows, and how many rows it has."""
+    n = draw(st.integers(min_value=1, max_value=8))
+    lines = []
+    for index in range(n):
+        ref = draw(st.sampled_from([f"CU-{index}", f"CU-{index}", "CU-0", ""]))
+        name = draw(st.one_of(good_cell, st.just("")))
+        acquired = draw(st.one_of(good_date, bad_date))
+        fields = [ref, name, draw(good_cell), draw(good_cell), acquired]
+        lines.append(",".join('"' + f.replace('"', '""') + '"' for f in fields))
+    return HEADER + "\n".join(lines) + "\n", n
+
+
+@SETTINGS
+@given(data=customer_rows())
+def test_random_rows_are_written_whole_or_not_at_all(template: Path, data: tuple[str, int]) -> None:
+    content, rows = data
+    before, after, outcome = run_import(template, content.encode(), Kind.customers)
+    if isinstance(outcome, DeskError) or not outcome.ok:
+        assert after == before
+        if isinstance(outcome, ImportReport):
+            assert outcome.problems
+    else:
+        assert outcome.read == rows
+        assert after["customers"] - before["customers"] == outcome.created
+    if isinstance(outcome, ImportReport):
+        # The summary adds up, whatever happened.
+        parts = (outcome.created, outcome.updated, outcome.unchanged, outcome.rejected)
+        assert outcome.read == sum(parts)
