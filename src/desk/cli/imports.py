@@ -10,8 +10,20 @@ import typer
 from rich.console import Console
 
 from desk.cli.context import err_console, get
+from desk.errors import InvalidInput
 from desk.importers.csv_reader import delimiter_named
-from desk.importers.desk_csv import COLUMNS, Kind, import_file
+from desk.importers.desk_csv import COLUMNS, ImportReport, Kind, import_file
+from desk.importers.mapping import (
+    Adapter,
+    Run,
+    Trace,
+    identity_adapter,
+    load_mapping,
+    mapping_adapter,
+    rejects_path,
+    run_import,
+)
+from desk.importers.presets import PRESETS, Settings, preset_named, run_preset
 from desk.importers.readers import STDIN_NAME, Format, ReadOptions
 
 app = typer.Typer(
@@ -19,7 +31,11 @@ app = typer.Typer(
         "Import desk CSV files (a header line first; separated by commas, semicolons or tabs, "
         "detected; UTF-8 unless --encoding says otherwise) or JSON Lines files (.jsonl, one "
         "object per line). Every row is checked before anything is written; rows are matched "
-        "by ref, so importing a file again changes nothing."
+        "by ref, so importing a file again changes nothing. Files in other columns import "
+        "through --map/--mapping, and four public data sets through --preset "
+        "(the KIND is the preset's: "
+        + "; ".join(f"{p.name} with `desk import {p.kind.value}`" for p in PRESETS.values())
+        + ")."
     ),
     no_args_is_help=True,
 )
@@ -77,6 +93,204 @@ FormatOption = Annotated[
         show_default=False,
     ),
 ]
+MapOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        metavar='"SOURCE=FIELD"',
+        help="Read the file's column SOURCE as the desk column FIELD (repeatable), e.g. "
+        '--map "Kundennummer=customer_ref".',
+    ),
+]
+MappingOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--mapping",
+        metavar="FILE.toml",
+        help='A mapping file: [columns] "Source" = "field" (or field = ["Date", "Time"] '
+        "to join columns), [values.FIELD] translations, [constants] field = value, "
+        '[durations] field = ["start field", "HH:MM:SS column"], date_format (strptime), '
+        "day_first / month_first, decimal_comma.",
+        show_default=False,
+    ),
+]
+PresetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--preset",
+        metavar="NAME",
+        help="Import a known data set: "
+        + "; ".join(
+            f"{p.name} (with `desk import {p.kind.value}`): {p.summary}" for p in PRESETS.values()
+        )
+        + ".",
+        show_default=False,
+    ),
+]
+SkipInvalidOption = Annotated[
+    bool,
+    typer.Option(
+        "--skip-invalid",
+        help="Write the sound rows and leave out the others (listed in the rejects file) "
+        "instead of refusing the whole file.",
+    ),
+]
+RejectsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--rejects",
+        metavar="PATH",
+        help="Where to write the refused rows (default: FILE.rejects.csv next to the file).",
+        show_default=False,
+    ),
+]
+CreateMissingOption = Annotated[
+    bool,
+    typer.Option(
+        "--create-missing",
+        help="With --preset: add the agents (call-center) and customers (online-retail) the "
+        "file names that the desk lacks.",
+    ),
+]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        metavar="WHEN",
+        help="With --preset: the reference date: telco-churn counts tenure back from it "
+        "(default: the first day of this month); support-tickets receives open tickets at it "
+        "(default: the latest time in the file).",
+        show_default=False,
+    ),
+]
+
+
+def _print_report(report: ImportReport, dry_run: bool, label: str = "") -> None:
+    for line in report.rendered_problems(MAX_PROBLEMS):
+        err_console.print(line, markup=False, emoji=False)
+    if not report.problems and dry_run:
+        for change in report.changes[:MAX_PROBLEMS]:
+            console.print(
+                f"would {change.action} {change.record} (line {change.line})",
+                markup=False,
+                emoji=False,
+            )
+        if len(report.changes) > MAX_PROBLEMS:
+            console.print(f"… and {len(report.changes) - MAX_PROBLEMS} more")
+    console.print(f"{label}{report.summary()}", markup=False)
+
+
+def _finish_run(run: Run, file: Path, rejects: Path | None, dry_run: bool, label: str) -> bool:
+    """Print one run and write its rejects; whether it refused the file."""
+    _print_report(run.report, dry_run, label)
+    if run.rejected and (rejects is not None or file.name != STDIN_NAME):
+        target = rejects_path(file, rejects)
+        try:
+            run.write_rejects(target)
+        except OSError as exc:
+            err_console.print(
+                f"the refused rows could not be written to {target} ({exc.strerror}); "
+                "pass --rejects PATH",
+                markup=False,
+            )
+        else:
+            err_console.print(f"refused rows written to {target}", markup=False)
+    if run.refused:
+        err_console.print(
+            f"nothing was written{' for ' + label.rstrip(': ') if label else ''}: "
+            f"{run.report.rejected} of {run.report.read} rows have problems; fix them, or pass "
+            "--skip-invalid to import the sound rows"
+        )
+    return run.refused
+
+
+def _mapped_import(
+    ctx: typer.Context,
+    kind: Kind,
+    file: Path,
+    dry_run: bool,
+    options: ReadOptions,
+    *,
+    maps: list[str],
+    mapping_file: Path | None,
+    preset_name: str | None,
+    skip_invalid: bool,
+    rejects: Path | None,
+    create_missing: bool,
+    as_of: str | None,
+) -> None:
+    desk = get(ctx)
+    with desk.reading() as session:
+        actor = desk.acting(session)
+    stream = None
+    if str(file) == "-":
+        file, stream = Path(STDIN_NAME), sys.stdin.buffer
+    engine = desk.engine()
+    refused = False
+    if preset_name is not None:
+        preset = preset_named(preset_name)
+        if maps or mapping_file is not None:
+            raise InvalidInput("--preset brings its own mapping: leave out --map and --mapping")
+        if preset.kind is not kind:
+            raise InvalidInput(
+                f"the {preset.name} preset imports {preset.kind.value}: run "
+                f"`desk import {preset.kind.value} FILE --preset {preset.name}`"
+            )
+        settings = Settings(
+            tz=desk.settings.tz,
+            now=desk.now(),
+            as_of=desk.instant(as_of, "--as-of"),
+            create_missing=create_missing,
+        )
+        outcome = run_preset(
+            preset,
+            file,
+            engine=engine,
+            actor=actor,
+            settings=settings,
+            dry_run=dry_run,
+            skip_invalid=skip_invalid,
+            options=options,
+            stream=stream,
+        )
+        for name in outcome.agents_added:
+            console.print(f"{'would add' if dry_run else 'added'} agent {name}", markup=False)
+        for index, (step_kind, run) in enumerate(outcome.steps):
+            refused = _finish_run(run, file, rejects, dry_run, f"{step_kind.value}: ") or refused
+            if dry_run and index > 0:
+                console.print(
+                    f"dry run: the {step_kind.value} were judged by their values only; what they "
+                    "refer to is checked when the earlier steps have been written",
+                    markup=False,
+                )
+    else:
+        if create_missing or as_of is not None:
+            raise InvalidInput("--create-missing and --as-of go with --preset")
+        mapping = load_mapping(mapping_file, maps)
+
+        def make(trace: Trace, excluded: frozenset[int]) -> Adapter:
+            if mapping.fields():
+                return mapping_adapter(mapping, kind, trace, excluded)
+            return identity_adapter(trace, excluded)
+
+        run = run_import(
+            file,
+            kind,
+            make,
+            engine=engine,
+            actor=actor,
+            tz=desk.settings.tz,
+            now=desk.now(),
+            dry_run=dry_run,
+            skip_invalid=skip_invalid,
+            options=options,
+            stream=stream,
+        )
+        refused = _finish_run(run, file, rejects, dry_run, "")
+    if refused:
+        raise typer.Exit(1)
+    if dry_run:
+        console.print("dry run: nothing was written")
 
 
 def _import(
@@ -136,13 +350,42 @@ def _register(kind: Kind) -> None:
         delimiter: DelimiterOption = None,
         encoding: EncodingOption = "utf-8",
         file_format: FormatOption = None,
+        map_: MapOption = None,
+        mapping: MappingOption = None,
+        preset: PresetOption = None,
+        skip_invalid: SkipInvalidOption = False,
+        rejects: RejectsOption = None,
+        create_missing: CreateMissingOption = False,
+        as_of: AsOfOption = None,
     ) -> None:
         options = ReadOptions(
             format=file_format,
             delimiter=delimiter_named(delimiter) if delimiter is not None else None,
             encoding=encoding,
         )
-        _import(ctx, kind, file, dry_run, ignore_column, options)
+        extended = map_ or mapping or preset or skip_invalid or rejects or create_missing or as_of
+        if not extended:
+            _import(ctx, kind, file, dry_run, ignore_column, options)
+            return
+        if ignore_column:
+            raise InvalidInput(
+                "--ignore-column goes with desk's own columns; a mapping reads only the "
+                "columns it names"
+            )
+        _mapped_import(
+            ctx,
+            kind,
+            file,
+            dry_run,
+            options,
+            maps=map_ or [],
+            mapping_file=mapping,
+            preset_name=preset,
+            skip_invalid=skip_invalid,
+            rejects=rejects,
+            create_missing=create_missing,
+            as_of=as_of,
+        )
 
     spec = COLUMNS[kind]
     columns = ",".join(name for name in spec.order if name in spec.required)

@@ -1466,15 +1466,17 @@ def _read_rows(
     report: ImportReport,
     options: ReadOptions | None,
     stream: IO[bytes] | None,
+    adapt: Callable[[RecordFile], RecordFile] | None = None,
 ) -> tuple[tuple[str, ...], list[Any]]:
     """The header and the rows of the file; values it refuses become problems in ``report``."""
     rows: list[Any] = []
     seen: dict[object, int] = {}
-    known = {name for spec in COLUMNS.values() for name in spec.order}
+    known = {name for spec in COLUMNS.values() for name in spec.order} if adapt is None else ()
     expected = ",".join(COLUMNS[kind].order)
     with open_records(
         path, options=options, stream=stream, known_columns=known, expected_header=expected
-    ) as csv_file:
+    ) as source:
+        csv_file = adapt(source) if adapt is not None else source
         present = _check_header(csv_file, kind, ignore)
         unquote = isinstance(csv_file, CsvFile)  # only CSV exports quote formula-like text
         for record in csv_file.rows():
@@ -1506,6 +1508,7 @@ def import_file(
     ignore_columns: frozenset[str] = frozenset(),
     options: ReadOptions | None = None,
     stream: IO[bytes] | None = None,
+    adapt: Callable[[RecordFile], RecordFile] | None = None,
 ) -> ImportReport:
     """Import one desk CSV (or JSON Lines) file: every row is judged first, then all or none.
 
@@ -1514,12 +1517,16 @@ def import_file(
     row problems are returned in the report. ``now`` stamps the audit entries. ``options``
     say how to read the file (format, separator, encoding; by default decided from the
     file); with a ``stream`` (standard input) the rows come from it and ``path`` names it.
+    ``adapt`` turns the opened file into desk's columns (a mapping or a preset, see
+    ``desk.importers.mapping``).
     """
     with db.read_session(engine) as session:
         acting = require_actor(actor, session=session).name
     report = ImportReport(path=path, kind=kind, dry_run=dry_run)
     importer = _IMPORTERS[kind](report.problems)
-    header, rows = _read_rows(path, kind, importer, tz, ignore_columns, report, options, stream)
+    header, rows = _read_rows(
+        path, kind, importer, tz, ignore_columns, report, options, stream, adapt
+    )
     # Judge and write in one transaction, so that nothing changes in between; a dry run or a
     # file already refused is judged without taking the write lock.
     scope = db.read_session if dry_run or report.problems else db.write_session
