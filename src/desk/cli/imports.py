@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from desk.cli.context import err_console, get
 from desk.errors import InvalidInput
@@ -42,6 +55,8 @@ app = typer.Typer(
 console = Console(highlight=False, soft_wrap=True)
 
 MAX_PROBLEMS = 50
+PLAIN_PROGRESS_INTERVAL_S = 3.0
+"""Seconds between two progress lines when standard error is not a terminal."""
 
 WHAT = {
     Kind.customers: "customers (acquired_at records when they were acquired)",
@@ -165,10 +180,84 @@ AsOfOption = Annotated[
 ]
 
 
-def _print_report(report: ImportReport, dry_run: bool, label: str = "") -> None:
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Print only problems and the final summary line (no progress, no list of changes).",
+    ),
+]
+
+
+class _RowsPerSecond(ProgressColumn):
+    """A task's speed in rows per second."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.speed
+        if task.finished_time:  # the phase's average once it is done
+            speed = task.completed / task.finished_time
+        return Text("" if speed is None else f"{speed:,.0f} rows/s", style="progress.data.speed")
+
+
+class _Plain:
+    """Progress as plain lines on standard error, at most one every few seconds."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.phase = ""
+        self.started = self.last = self.shown = time.monotonic()
+
+    def __call__(self, phase: str, rows: int, total: int | None) -> None:
+        now = time.monotonic()
+        if phase != self.phase:  # a phase starts where the one before it left off
+            self.phase, self.started = phase, self.last
+        self.last = now
+        if now - self.shown < PLAIN_PROGRESS_INTERVAL_S:
+            return
+        self.shown = now
+        elapsed = now - self.started
+        approx = "~" if phase == "reading" and rows != total else ""
+        of = f" of {approx}{total}" if total is not None else ""
+        rate = f" ({rows / elapsed:.0f} rows/s)" if elapsed > 0 else ""
+        err_console.print(f"{phase} {self.name}: {rows}{of} rows{rate}", markup=False)
+
+
+@contextmanager
+def _progress(file: Path, quiet: bool) -> Iterator[Callable[[str, int, int | None], None] | None]:
+    """A progress callback for ``import_file``: a bar on a terminal, plain lines otherwise."""
+    if quiet:
+        yield None
+        return
+    if not err_console.is_terminal:
+        yield _Plain(file.name)
+        return
+    tasks: dict[str, TaskID] = {}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}{task.fields[of]} rows"),
+        _RowsPerSecond(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+    ) as bar:
+
+        def report(phase: str, rows: int, total: int | None) -> None:
+            of = f" / {total:,}" if total is not None else ""
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(f"{phase} {file.name}", total=total, of=of)
+            bar.update(tasks[phase], completed=rows, total=total, of=of)
+
+        yield report
+
+
+def _print_report(
+    report: ImportReport, dry_run: bool, label: str = "", *, quiet: bool = False
+) -> None:
     for line in report.rendered_problems(MAX_PROBLEMS):
         err_console.print(line, markup=False, emoji=False)
-    if not report.problems and dry_run:
+    if not report.problems and dry_run and not quiet:
         for change in report.changes[:MAX_PROBLEMS]:
             console.print(
                 f"would {change.action} {change.record} (line {change.line})",
@@ -180,9 +269,11 @@ def _print_report(report: ImportReport, dry_run: bool, label: str = "") -> None:
     console.print(f"{label}{report.summary()}", markup=False)
 
 
-def _finish_run(run: Run, file: Path, rejects: Path | None, dry_run: bool, label: str) -> bool:
+def _finish_run(
+    run: Run, file: Path, rejects: Path | None, dry_run: bool, label: str, quiet: bool
+) -> bool:
     """Print one run and write its rejects; whether it refused the file."""
-    _print_report(run.report, dry_run, label)
+    _print_report(run.report, dry_run, label, quiet=quiet)
     if run.rejected and (rejects is not None or file.name != STDIN_NAME):
         target = rejects_path(file, rejects)
         try:
@@ -218,6 +309,7 @@ def _mapped_import(
     rejects: Path | None,
     create_missing: bool,
     as_of: str | None,
+    quiet: bool,
 ) -> None:
     desk = get(ctx)
     with desk.reading() as session:
@@ -253,11 +345,12 @@ def _mapped_import(
             options=options,
             stream=stream,
         )
-        for name in outcome.agents_added:
+        for name in [] if quiet else outcome.agents_added:
             console.print(f"{'would add' if dry_run else 'added'} agent {name}", markup=False)
         for index, (step_kind, run) in enumerate(outcome.steps):
-            refused = _finish_run(run, file, rejects, dry_run, f"{step_kind.value}: ") or refused
-            if dry_run and index > 0:
+            label = f"{step_kind.value}: "
+            refused = _finish_run(run, file, rejects, dry_run, label, quiet) or refused
+            if dry_run and index > 0 and not quiet:
                 console.print(
                     f"dry run: the {step_kind.value} were judged by their values only; what they "
                     "refer to is checked when the earlier steps have been written",
@@ -286,10 +379,10 @@ def _mapped_import(
             options=options,
             stream=stream,
         )
-        refused = _finish_run(run, file, rejects, dry_run, "")
+        refused = _finish_run(run, file, rejects, dry_run, "", quiet)
     if refused:
         raise typer.Exit(1)
-    if dry_run:
+    if dry_run and not quiet:
         console.print("dry run: nothing was written")
 
 
@@ -300,6 +393,7 @@ def _import(
     dry_run: bool,
     ignore: list[str] | None,
     options: ReadOptions,
+    quiet: bool = False,
 ) -> None:
     desk = get(ctx)
     with desk.reading() as session:
@@ -307,21 +401,24 @@ def _import(
     stream = None
     if str(file) == "-":
         file, stream = Path(STDIN_NAME), sys.stdin.buffer
-    report = import_file(
-        file,
-        kind,
-        engine=desk.engine(),
-        actor=actor,
-        tz=desk.settings.tz,
-        now=desk.now(),
-        dry_run=dry_run,
-        ignore_columns=frozenset(name.strip() for name in ignore or ()),
-        options=options,
-        stream=stream,
-    )
+    engine = desk.engine()
+    with _progress(file, quiet) as progress:
+        report = import_file(
+            file,
+            kind,
+            engine=engine,
+            actor=actor,
+            tz=desk.settings.tz,
+            now=desk.now(),
+            dry_run=dry_run,
+            ignore_columns=frozenset(name.strip() for name in ignore or ()),
+            options=options,
+            stream=stream,
+            progress=progress,
+        )
     for line in report.rendered_problems(MAX_PROBLEMS):
         err_console.print(line, markup=False, emoji=False)
-    if report.ok and dry_run:
+    if report.ok and dry_run and not quiet:
         for change in report.changes[:MAX_PROBLEMS]:
             console.print(
                 f"would {change.action} {change.record} (line {change.line})",
@@ -337,7 +434,7 @@ def _import(
             "fix them and import the file again"
         )
         raise typer.Exit(1)
-    if dry_run:
+    if dry_run and not quiet:
         console.print("dry run: nothing was written")
 
 
@@ -357,6 +454,7 @@ def _register(kind: Kind) -> None:
         rejects: RejectsOption = None,
         create_missing: CreateMissingOption = False,
         as_of: AsOfOption = None,
+        quiet: QuietOption = False,
     ) -> None:
         options = ReadOptions(
             format=file_format,
@@ -365,7 +463,7 @@ def _register(kind: Kind) -> None:
         )
         extended = map_ or mapping or preset or skip_invalid or rejects or create_missing or as_of
         if not extended:
-            _import(ctx, kind, file, dry_run, ignore_column, options)
+            _import(ctx, kind, file, dry_run, ignore_column, options, quiet)
             return
         if ignore_column:
             raise InvalidInput(
@@ -385,6 +483,7 @@ def _register(kind: Kind) -> None:
             rejects=rejects,
             create_missing=create_missing,
             as_of=as_of,
+            quiet=quiet,
         )
 
     spec = COLUMNS[kind]

@@ -146,6 +146,12 @@ _NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
 
 MAX_SHOWN_VALUE = 60
 
+Progress = Callable[[str, int, int | None], None]
+"""Told ``(phase, rows so far, total or None)`` as an import reads (``"reading"``) and
+writes (``"writing"``) rows."""
+PROGRESS_EVERY = 1000
+"""Rows between two calls of a progress callback (and one more at the end of each phase)."""
+
 
 # --- what an import reports ------------------------------------------------------------------
 
@@ -501,12 +507,27 @@ class _Importer(Generic[R]):
         """What each sound row would do; rows that refer to missing records become problems."""
         raise NotImplementedError
 
-    def apply(self, steps: list[_Step[R]], *, session: Session, actor: str, now: datetime) -> None:
-        """Write every step through the store."""
+    def apply(
+        self,
+        steps: list[_Step[R]],
+        *,
+        session: Session,
+        actor: str,
+        now: datetime,
+        progress: Progress | None = None,
+    ) -> None:
+        """Write every step through the store (telling ``progress`` every so many rows)."""
+        total = sum(1 for step in steps if step.action != "unchanged")
+        written = 0
         for step in steps:
             if step.action != "unchanged":
                 with _guard(step.row.line):
                     self.write(step, session=session, actor=actor, now=now)
+                written += 1
+                if progress is not None and written % PROGRESS_EVERY == 0:
+                    progress("writing", written, total)
+        if progress is not None:
+            progress("writing", written, total)
 
     def write(self, step: _Step[R], *, session: Session, actor: str, now: datetime) -> None:
         """Write one step through the store."""
@@ -789,8 +810,16 @@ class _Lifecycle(_Importer[_LifecycleRow]):
                 return
 
     def apply(
-        self, steps: list[_Step[_LifecycleRow]], *, session: Session, actor: str, now: datetime
+        self,
+        steps: list[_Step[_LifecycleRow]],
+        *,
+        session: Session,
+        actor: str,
+        now: datetime,
+        progress: Progress | None = None,
     ) -> None:
+        total = sum(1 for step in steps if step.action != "unchanged")
+        written = 0
         for step in steps:
             if step.action == "update":
                 with _guard(step.row.line):
@@ -802,6 +831,9 @@ class _Lifecycle(_Importer[_LifecycleRow]):
                         actor=actor,
                         now=now,
                     )
+                written += 1
+                if progress is not None and written % PROGRESS_EVERY == 0:
+                    progress("writing", written, total)
         created = [step.row for step in steps if step.action == "create"]
         if created:
             # One call, so that the store judges each customer's whole timeline at once.
@@ -821,6 +853,8 @@ class _Lifecycle(_Importer[_LifecycleRow]):
                     actor=actor,
                     now=now,
                 )
+        if progress is not None:
+            progress("writing", total, total)
 
 
 def _stored_events(
@@ -1467,8 +1501,13 @@ def _read_rows(
     options: ReadOptions | None,
     stream: IO[bytes] | None,
     adapt: Callable[[RecordFile], RecordFile] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[tuple[str, ...], list[Any]]:
-    """The header and the rows of the file; values it refuses become problems in ``report``."""
+    """The header and the rows of the file; values it refuses become problems in ``report``.
+
+    ``progress`` is told the rows read so far every ``PROGRESS_EVERY`` rows, with the total
+    estimated from the bytes read of the file's size (None for a stream).
+    """
     rows: list[Any] = []
     seen: dict[object, int] = {}
     known = {name for spec in COLUMNS.values() for name in spec.order} if adapt is None else ()
@@ -1479,8 +1518,11 @@ def _read_rows(
         csv_file = adapt(source) if adapt is not None else source
         present = _check_header(csv_file, kind, ignore)
         unquote = isinstance(csv_file, CsvFile)  # only CSV exports quote formula-like text
+        size = _file_size(path) if stream is None else None
         for record in csv_file.rows():
             report.read += 1
+            if progress is not None and report.read % PROGRESS_EVERY == 0:
+                progress("reading", report.read, _estimated_rows(source, size, report.read))
             if record.problem is not None:
                 report.problems.append(Problem(record.line, None, None, record.problem))
                 continue
@@ -1493,7 +1535,30 @@ def _read_rows(
                     continue
                 seen[identity] = row.line
             rows.append(row)
+        if progress is not None:
+            progress("reading", report.read, report.read)
         return csv_file.header, rows
+
+
+def _file_size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def _estimated_rows(source: RecordFile, size: int | None, read: int) -> int | None:
+    """The rows a file of ``size`` bytes likely holds, judged by the bytes read for ``read``."""
+    handle = source._handle
+    if size is None or handle is None:
+        return None
+    try:
+        position = handle.tell()
+    except (OSError, ValueError):
+        return None
+    if position <= 0 or position >= size:
+        return None  # nothing to judge by, or the reader's look-ahead has reached the end
+    return max(read, round(read * size / position))
 
 
 def import_file(
@@ -1509,6 +1574,7 @@ def import_file(
     options: ReadOptions | None = None,
     stream: IO[bytes] | None = None,
     adapt: Callable[[RecordFile], RecordFile] | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import one desk CSV (or JSON Lines) file: every row is judged first, then all or none.
 
@@ -1518,14 +1584,17 @@ def import_file(
     say how to read the file (format, separator, encoding; by default decided from the
     file); with a ``stream`` (standard input) the rows come from it and ``path`` names it.
     ``adapt`` turns the opened file into desk's columns (a mapping or a preset, see
-    ``desk.importers.mapping``).
+    ``desk.importers.mapping``). ``progress``, when given, is called as
+    ``progress(phase, rows, total)`` while rows are read (phase ``"reading"``, total estimated
+    from the file's size or None) and written (``"writing"``), every ``PROGRESS_EVERY`` rows
+    and once at the end of each phase.
     """
     with db.read_session(engine) as session:
         acting = require_actor(actor, session=session).name
     report = ImportReport(path=path, kind=kind, dry_run=dry_run)
     importer = _IMPORTERS[kind](report.problems)
     header, rows = _read_rows(
-        path, kind, importer, tz, ignore_columns, report, options, stream, adapt
+        path, kind, importer, tz, ignore_columns, report, options, stream, adapt, progress
     )
     # Judge and write in one transaction, so that nothing changes in between; a dry run or a
     # file already refused is judged without taking the write lock.
@@ -1537,7 +1606,7 @@ def import_file(
             if report.problems:
                 raise _Rejected
             if not dry_run:
-                importer.apply(steps, session=session, actor=acting, now=now)
+                importer.apply(steps, session=session, actor=acting, now=now, progress=progress)
     except _Rejected:
         pass
     except _Refused as exc:
