@@ -366,19 +366,21 @@ def _mapped_import(
                 return mapping_adapter(mapping, kind, trace, excluded)
             return identity_adapter(trace, excluded)
 
-        run = run_import(
-            file,
-            kind,
-            make,
-            engine=engine,
-            actor=actor,
-            tz=desk.settings.tz,
-            now=desk.now(),
-            dry_run=dry_run,
-            skip_invalid=skip_invalid,
-            options=options,
-            stream=stream,
-        )
+        with _progress(file, quiet) as progress:
+            run = run_import(
+                file,
+                kind,
+                make,
+                engine=engine,
+                actor=actor,
+                tz=desk.settings.tz,
+                now=desk.now(),
+                dry_run=dry_run,
+                skip_invalid=skip_invalid,
+                options=options,
+                stream=stream,
+                progress=progress,
+            )
         refused = _finish_run(run, file, rejects, dry_run, "", quiet)
     if refused:
         raise typer.Exit(1)

@@ -46,7 +46,7 @@ from sqlalchemy.engine import Engine
 
 from desk.errors import InvalidInput
 from desk.importers.csv_reader import CsvRow, RecordFile
-from desk.importers.desk_csv import COLUMNS, ImportReport, Kind, Problem, import_file
+from desk.importers.desk_csv import COLUMNS, ImportReport, Kind, Problem, Progress, import_file
 from desk.importers.readers import ReadOptions
 
 INSTANT_FIELDS = frozenset(
@@ -489,6 +489,7 @@ def run_import(
     options: ReadOptions | None = None,
     stream: IO[bytes] | None = None,
     excluded: frozenset[int] = frozenset(),
+    progress: Progress | None = None,
 ) -> Run:
     """Import ``path`` as ``kind`` through an adapter; with ``skip_invalid``, the sound rows only.
 
@@ -515,6 +516,7 @@ def run_import(
             options=options,
             stream=io.BytesIO(data) if data is not None else None,
             adapt=make_adapter(trace, frozenset(left_out)),
+            progress=progress,
         )
         relabel(report, trace)
         if not report.problems or not skip_invalid:
