@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -485,27 +486,30 @@ def _guard(line: int) -> Iterator[None]:
         raise _Refused(Problem(line, None, None, f"the database refused it: {first}")) from exc
 
 
-class _Importer(Generic[R]):
+class _Importer(ABC, Generic[R]):
     """Parses, judges and writes the rows of one kind of file."""
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
 
+    @abstractmethod
     def parse(self, cells: _Cells) -> R:
         """The row's typed values (unsound when a value was refused; its problems recorded)."""
-        raise NotImplementedError
+        ...
 
     def key(self, row: R) -> tuple[str, object, str] | None:
         """(column, identity, what) of a row inside its file, so that doubles are refused."""
         return None
 
+    @abstractmethod
     def label(self, row: R) -> str:
         """The record a row stands for, as a dry run lists it."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def plan(self, rows: list[R], lookups: _Lookups) -> list[_Step[R]]:
         """What each sound row would do; rows that refer to missing records become problems."""
-        raise NotImplementedError
+        ...
 
     def apply(
         self,
@@ -529,9 +533,10 @@ class _Importer(Generic[R]):
         if progress is not None:
             progress("writing", written, total)
 
+    @abstractmethod
     def write(self, step: _Step[R], *, session: Session, actor: str, now: datetime) -> None:
         """Write one step through the store."""
-        raise NotImplementedError
+        ...
 
     # helpers for plan() ---------------------------------------------------------------------
 
@@ -808,6 +813,12 @@ class _Lifecycle(_Importer[_LifecycleRow]):
                 blamed = culprit or (before[-1] if before else after[0])
                 self.problem(blamed, "event", exc.message)
                 return
+
+    def write(
+        self, step: _Step[_LifecycleRow], *, session: Session, actor: str, now: datetime
+    ) -> None:
+        """Write one event, judged on its customer's whole timeline like a batch of one."""
+        self.apply([step], session=session, actor=actor, now=now)
 
     def apply(
         self,

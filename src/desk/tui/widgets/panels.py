@@ -7,6 +7,7 @@ number (bars and colours only repeat it), and an undefined figure shows as "—"
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from datetime import date
 from decimal import Decimal
 from typing import ClassVar, Generic, TypeVar
@@ -223,9 +224,9 @@ class DeskPanel(Widget, Generic[D], can_focus=True):
         """The key figure, shown after the name while folded."""
         return ""
 
+    @abstractmethod
     def body(self, data: D) -> RenderableType:
         """The panel's contents for ``data``."""
-        raise NotImplementedError
 
     def render(self) -> RenderableType:
         if self.collapsed:
