@@ -41,6 +41,7 @@ def customers_file(rows: int) -> str:
 def every_ten(monkeypatch: pytest.MonkeyPatch) -> None:
     """Progress every 10 rows, so that small files (quick to write) report several times."""
     monkeypatch.setattr(desk_csv, "PROGRESS_EVERY", EVERY)
+    monkeypatch.setattr(desk_csv, "BATCH_ROWS", EVERY)
 
 
 @pytest.fixture

@@ -10,6 +10,23 @@ _DATE_TIME = re.compile(
     r"(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?"
     r"\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
+# The form desk itself writes (and most files hold): read by the C parser, which is much faster.
+_CANONICAL = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:\d{2})?")
+
+
+def canonical_instant(value: str, tz: tzinfo) -> datetime | None:
+    """``value`` as an aware UTC instant when it has the form desk writes
+    (``YYYY-MM-DD HH:MM[:SS]``, ``T`` or space, optional ``Z`` or ``±HH:MM``) and is a possible
+    date and time; else None (``parse_instant`` reads the other forms and names problems)."""
+    if not _CANONICAL.fullmatch(value):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed.astimezone(UTC)
 
 
 def parse_instant(text: str, tz: tzinfo) -> datetime:
@@ -18,6 +35,9 @@ def parse_instant(text: str, tz: tzinfo) -> datetime:
     A date alone means midnight at its start in ``tz``. Raises ValueError naming the problem.
     """
     value = text.strip()
+    parsed = canonical_instant(value, tz)
+    if parsed is not None:
+        return parsed
     match = _DATE_TIME.match(value)
     if not match:
         raise ValueError(

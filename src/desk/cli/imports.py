@@ -25,7 +25,7 @@ from rich.text import Text
 from desk.cli.context import err_console, get
 from desk.errors import InvalidInput
 from desk.importers.csv_reader import delimiter_named
-from desk.importers.desk_csv import COLUMNS, ImportReport, Kind, import_file
+from desk.importers.desk_csv import BATCH_ROWS, COLUMNS, ImportReport, Kind, import_file
 from desk.importers.mapping import (
     Adapter,
     Run,
@@ -180,6 +180,19 @@ AsOfOption = Annotated[
 ]
 
 
+BatchRowsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-rows",
+        min=1,
+        show_default=False,
+        help=f"Rows written per transaction (default {BATCH_ROWS:,}). Each batch is committed on its own, so that "
+        "colleagues' saves wait at most a moment; an import stopped part-way keeps its "
+        "written batches and running it again completes it.",
+    ),
+]
+
+
 QuietOption = Annotated[
     bool,
     typer.Option(
@@ -287,12 +300,28 @@ def _finish_run(
         else:
             err_console.print(f"refused rows written to {target}", markup=False)
     if run.refused:
-        err_console.print(
-            f"nothing was written{' for ' + label.rstrip(': ') if label else ''}: "
-            f"{run.report.rejected} of {run.report.read} rows have problems; fix them, or pass "
-            "--skip-invalid to import the sound rows"
-        )
+        err_console.print(_refusal(run.report, label, skip_hint=True), markup=False)
     return run.refused
+
+
+def _refusal(report: ImportReport, label: str = "", *, skip_hint: bool = False) -> str:
+    """Why an import wrote nothing, or (stopped part-way) what it wrote and what to do."""
+    what = f" for {label.rstrip(': ')}" if label else ""
+    if report.stopped_at is not None:
+        return (
+            f"the import{what} stopped at line {report.stopped_at}: {report.created} created "
+            f"and {report.updated} updated before it are written, {report.rejected} rows from "
+            "there on are not; import the same file again to complete it"
+        )
+    hint = (
+        ", or pass --skip-invalid to import the sound rows"
+        if skip_hint
+        else " and import the file again"
+    )
+    return (
+        f"nothing was written{what}: {report.rejected} of {report.read} rows have problems; "
+        f"fix them{hint}"
+    )
 
 
 def _mapped_import(
@@ -310,6 +339,7 @@ def _mapped_import(
     create_missing: bool,
     as_of: str | None,
     quiet: bool,
+    batch_rows: int | None = None,
 ) -> None:
     desk = get(ctx)
     with desk.reading() as session:
@@ -344,6 +374,7 @@ def _mapped_import(
             skip_invalid=skip_invalid,
             options=options,
             stream=stream,
+            batch_rows=batch_rows,
         )
         for name in [] if quiet else outcome.agents_added:
             console.print(f"{'would add' if dry_run else 'added'} agent {name}", markup=False)
@@ -380,6 +411,7 @@ def _mapped_import(
                 options=options,
                 stream=stream,
                 progress=progress,
+                batch_rows=batch_rows,
             )
         refused = _finish_run(run, file, rejects, dry_run, "", quiet)
     if refused:
@@ -396,6 +428,7 @@ def _import(
     ignore: list[str] | None,
     options: ReadOptions,
     quiet: bool = False,
+    batch_rows: int | None = None,
 ) -> None:
     desk = get(ctx)
     with desk.reading() as session:
@@ -417,6 +450,7 @@ def _import(
             options=options,
             stream=stream,
             progress=progress,
+            batch_rows=batch_rows,
         )
     for line in report.rendered_problems(MAX_PROBLEMS):
         err_console.print(line, markup=False, emoji=False)
@@ -431,10 +465,7 @@ def _import(
             console.print(f"… and {len(report.changes) - MAX_PROBLEMS} more")
     console.print(report.summary(), markup=False)
     if not report.ok:
-        err_console.print(
-            f"nothing was written: {report.rejected} of {report.read} rows have problems; "
-            "fix them and import the file again"
-        )
+        err_console.print(_refusal(report), markup=False)
         raise typer.Exit(1)
     if dry_run and not quiet:
         console.print("dry run: nothing was written")
@@ -457,6 +488,7 @@ def _register(kind: Kind) -> None:
         create_missing: CreateMissingOption = False,
         as_of: AsOfOption = None,
         quiet: QuietOption = False,
+        batch_rows: BatchRowsOption = None,
     ) -> None:
         options = ReadOptions(
             format=file_format,
@@ -465,7 +497,7 @@ def _register(kind: Kind) -> None:
         )
         extended = map_ or mapping or preset or skip_invalid or rejects or create_missing or as_of
         if not extended:
-            _import(ctx, kind, file, dry_run, ignore_column, options, quiet)
+            _import(ctx, kind, file, dry_run, ignore_column, options, quiet, batch_rows)
             return
         if ignore_column:
             raise InvalidInput(
@@ -486,6 +518,7 @@ def _register(kind: Kind) -> None:
             create_missing=create_missing,
             as_of=as_of,
             quiet=quiet,
+            batch_rows=batch_rows,
         )
 
     spec = COLUMNS[kind]

@@ -383,7 +383,7 @@ class CsvFile(RecordFile):
         start = 1
         try:
             for fields in reader:
-                if "".join(fields).strip():
+                if (fields and fields[0].strip()) or "".join(fields).strip():
                     yield start, fields
                 start = reader.line_num + 1
         except csv.Error as exc:
@@ -435,8 +435,9 @@ class CsvFile(RecordFile):
         header = self.header
         width = len(header)
         singular, plural = DELIMITERS[self.delimiter]
+        strip = str.strip
         for line, fields in self._pending:
-            values = {name: value.strip() for name, value in zip(header, fields, strict=False)}
+            values = dict(zip(header, map(strip, fields), strict=False))
             if len(fields) == width:
                 yield CsvRow(line, values, width)
             else:

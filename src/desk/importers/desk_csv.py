@@ -12,6 +12,9 @@ changes nothing the second time.
 from __future__ import annotations
 
 import difflib
+import functools
+import marshal
+import pickle
 import re
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -22,7 +25,7 @@ from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any, Generic, Literal, TypeVar, overload
+from typing import IO, Any, ClassVar, Generic, Literal, TypeVar, overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -32,6 +35,7 @@ from desk import db
 from desk.errors import DeskError
 from desk.importers.csv_reader import BadFile, CsvFile, CsvRow, RecordFile
 from desk.importers.readers import ReadOptions, open_records
+from desk.importers.staging import Staging
 from desk.models import (
     Agent,
     Call,
@@ -55,12 +59,13 @@ from desk.models import (
     Status,
     from_cents,
 )
+from desk.store import audit
 from desk.store import calls as call_store
 from desk.store import complaints as complaint_store
 from desk.store import customers as customer_store
 from desk.store import purchases as purchase_store
 from desk.store.agents import require_actor
-from desk.timefmt import format_instant, parse_instant
+from desk.timefmt import canonical_instant, format_instant, from_epoch, parse_instant, to_epoch
 
 
 class Kind(StrEnum):
@@ -206,6 +211,8 @@ class ImportReport:
     rejected: int = 0
     problems: list[Problem] = field(default_factory=list)
     changes: list[PlannedChange] = field(default_factory=list)
+    stopped_at: int | None = None
+    """The line of the first row not written when writing stopped part-way (else None)."""
 
     @property
     def ok(self) -> bool:
@@ -215,7 +222,7 @@ class ImportReport:
     @property
     def written(self) -> bool:
         """Whether anything was written to the database."""
-        return self.ok and not self.dry_run and bool(self.created or self.updated)
+        return not self.dry_run and bool(self.created or self.updated)
 
     def summary(self) -> str:
         """``read R rows: C created, U updated, N unchanged, X rejected``."""
@@ -277,6 +284,12 @@ class _Row:
 R = TypeVar("R", bound=_Row)
 
 
+@functools.cache
+def _members(enum: type[E]) -> dict[str, E]:
+    """An enum's members by value."""
+    return {member.value: member for member in enum}
+
+
 class _Cells:
     """One row's values with typed accessors; each bad value becomes a Problem."""
 
@@ -308,8 +321,10 @@ class _Cells:
         return row
 
     def raw(self, column: str) -> str:
-        value = self.values.get(column, "") if column in self.present else ""
-        if self.unquote and value.startswith("'") and _NEUTRALISED.match(value):
+        if column not in self.present:
+            return ""
+        value = self.values.get(column, "")
+        if value and value[0] == "'" and self.unquote and _NEUTRALISED.match(value):
             return value[1:]
         return value
 
@@ -374,10 +389,11 @@ class _Cells:
         value = self.raw(column)
         if not value:
             return default
-        for member in enum:
-            if member.value == value.lower():
-                return member
-        choices = [member.value for member in enum]
+        members: dict[str, E] = _members(enum)
+        found = members.get(value) or members.get(value.lower())
+        if found is not None:
+            return found
+        choices = list(members)
         self.fail(
             column,
             f"not a {label}; {_suggest(value, choices)}use one of: {', '.join(choices)}",
@@ -415,23 +431,166 @@ class _Cells:
 # --- looking up what rows refer to -----------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Known:
+    """A stored customer, as much of it as an import compares."""
+
+    id: int
+    ref: str
+    name: str
+    email: str | None
+    phone: str | None
+
+
+LOOKUP_CHUNK = 2000
+"""Refs asked for in one query (well below every engine's limit of bound values)."""
+
+
+def _mark(connection: sa.Connection) -> str:
+    """The driver's placeholder for one value (SQLite's ``?``, psycopg's ``%s``)."""
+    return "?" if connection.dialect.paramstyle == "qmark" else "%s"
+
+
+def _rows_in(session: Session, query: str, values: list[str]) -> list[Any]:
+    """The rows of ``query`` (SQL ending in ``IN``) for ``values``, straight through the driver.
+
+    Bulk lookups are an import's hot path: a plain statement with one placeholder per value
+    costs far less than building the same IN list through the query compiler every time.
+    """
+    connection = session.connection()
+    sql = f"{query} ({', '.join([_mark(connection)] * len(values))})"
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql, tuple(values))
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 class _Lookups:
-    """Records rows refer to, looked up once per import."""
+    """Records rows refer to, looked up in bulk for each chunk of rows an import judges.
+
+    Agents, categories and loyalty actions are few and kept for the whole import; customers,
+    complaints, calls and purchases are looked up for one chunk of rows at a time (``begin``
+    forgets them), so that memory stays flat however long the file is.
+    """
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._customers: dict[str, Customer | None] = {}
+        self._customers: dict[str, _Known | None] = {}
         self._agents: dict[str, Agent | None] = {}
         self._complaints: dict[str, Complaint | None] = {}
+        self._calls: dict[str, dict[str, Any] | None] = {}
+        self._purchases: dict[str, dict[str, Any] | None] = {}
         self._categories: dict[str, bool] | None = None
         self._actions: dict[str, int] | None = None
 
-    def customer(self, ref: str) -> Customer | None:
+    def begin(self, session: Session) -> None:
+        """Judge the next chunk of rows in ``session``: forget the records of the last one."""
+        self.session = session
+        self._customers.clear()
+        self._complaints.clear()
+        self._calls.clear()
+        self._purchases.clear()
+
+    @staticmethod
+    def _missing(refs: Iterable[str], known: Mapping[str, object]) -> list[list[str]]:
+        wanted = sorted({ref for ref in refs if ref and ref not in known})
+        return [wanted[i : i + LOOKUP_CHUNK] for i in range(0, len(wanted), LOOKUP_CHUNK)]
+
+    def load_customers(self, refs: Iterable[str]) -> None:
+        """Look up the customers of ``refs`` in a few queries."""
+        for part in self._missing(refs, self._customers):
+            for id_, ref, name, email, phone in _rows_in(
+                self.session,
+                "SELECT id, ref, name, email, phone FROM customers WHERE ref IN",
+                part,
+            ):
+                self._customers[ref] = _Known(id_, ref, name, email, phone)
+            for ref in part:
+                self._customers.setdefault(ref, None)
+
+    def load_complaints(self, refs: Iterable[str]) -> None:
+        """Look up the complaints of ``refs`` in a few queries."""
+        for part in self._missing(refs, self._complaints):
+            for complaint in self.session.exec(
+                select(Complaint).where(col(Complaint.ref).in_(part))
+            ).all():
+                self._complaints[complaint.ref] = complaint
+            for ref in part:
+                self._complaints.setdefault(ref, None)
+
+    def load_calls(self, refs: Iterable[str]) -> None:
+        """Look up the stored calls of ``refs``: their values as a calls file holds them."""
+        for part in self._missing(refs, self._calls):
+            for (
+                ref,
+                customer,
+                agent,
+                channel,
+                direction,
+                started,
+                ended,
+                notes,
+                complaint,
+            ) in _rows_in(
+                self.session,
+                "SELECT calls.ref, customers.ref, agents.name, calls.channel, "
+                "calls.direction, calls.started_at, calls.ended_at, calls.notes, "
+                "complaints.ref FROM calls "
+                "JOIN customers ON customers.id = calls.customer_id "
+                "JOIN agents ON agents.id = calls.agent_id "
+                "LEFT JOIN complaints ON complaints.id = calls.complaint_id "
+                "WHERE calls.ref IN",
+                part,
+            ):
+                self._calls[ref] = {
+                    "customer_ref": customer,
+                    "agent": agent,
+                    "channel": channel,
+                    "direction": direction,
+                    "started_at": from_epoch(started),
+                    "ended_at": None if ended is None else from_epoch(ended),
+                    "notes": notes,
+                    "complaint_ref": complaint,
+                }
+            for ref in part:
+                self._calls.setdefault(ref, None)
+
+    def load_purchases(self, refs: Iterable[str]) -> None:
+        """Look up the stored purchases of ``refs``: their values as a purchases file holds them."""
+        for part in self._missing(refs, self._purchases):
+            for ref, customer_ref, at, cents in _rows_in(
+                self.session,
+                "SELECT purchases.ref, customers.ref, purchases.at, purchases.amount_cents "
+                "FROM purchases JOIN customers ON customers.id = purchases.customer_id "
+                "WHERE purchases.ref IN",
+                part,
+            ):
+                self._purchases[ref] = {
+                    "customer_ref": customer_ref,
+                    "at": from_epoch(at),
+                    "amount": from_cents(cents),
+                }
+            for ref in part:
+                self._purchases.setdefault(ref, None)
+
+    def customer(self, ref: str) -> _Known | None:
         if ref not in self._customers:
-            self._customers[ref] = self.session.exec(
-                select(Customer).where(Customer.ref == ref)
-            ).first()
+            self.load_customers([ref])
         return self._customers[ref]
+
+    def call(self, ref: str) -> dict[str, Any] | None:
+        """A stored call's values (as a calls file holds them), or None."""
+        if ref not in self._calls:
+            self.load_calls([ref])
+        return self._calls[ref]
+
+    def purchase(self, ref: str) -> dict[str, Any] | None:
+        """A stored purchase's values (as a purchases file holds them), or None."""
+        if ref not in self._purchases:
+            self.load_purchases([ref])
+        return self._purchases[ref]
 
     def agent(self, name: str) -> Agent | None:
         if name not in self._agents:
@@ -440,10 +599,13 @@ class _Lookups:
 
     def complaint(self, ref: str) -> Complaint | None:
         if ref not in self._complaints:
-            self._complaints[ref] = self.session.exec(
-                select(Complaint).where(Complaint.ref == ref)
-            ).first()
+            self.load_complaints([ref])
         return self._complaints[ref]
+
+    def customer_ref(self, customer_id: int) -> str:
+        """The ref of the customer with ``customer_id``."""
+        owner = self.session.get(Customer, customer_id)
+        return owner.ref if owner is not None else "?"
 
     def categories(self) -> dict[str, bool]:
         """Category key → whether it is active, in the order supervisors arranged them."""
@@ -486,8 +648,17 @@ def _guard(line: int) -> Iterator[None]:
         raise _Refused(Problem(line, None, None, f"the database refused it: {first}")) from exc
 
 
+def _unpack(payload: bytes) -> _Step[Any]:
+    """A change ``_Importer.pack`` staged (read back from the import's own private file)."""
+    step: _Step[Any] = pickle.loads(payload)  # the import's own private file
+    return step
+
+
 class _Importer(ABC, Generic[R]):
     """Parses, judges and writes the rows of one kind of file."""
+
+    chunked: ClassVar[bool] = True
+    """Whether rows may be judged a chunk at a time (else the whole file is judged at once)."""
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
@@ -511,27 +682,40 @@ class _Importer(ABC, Generic[R]):
         """What each sound row would do; rows that refer to missing records become problems."""
         ...
 
-    def apply(
+    def fast(self, records: list[CsvRow], judging: _Judging, lookups: _Lookups) -> list[CsvRow]:
+        """Judge and stage the plainest records of a chunk in bulk; the rest, left to
+        ``parse`` and ``plan`` (which name every problem). By default there is no fast path."""
+        return records
+
+    def prefetch(self, rows: list[R], lookups: _Lookups) -> None:
+        """Look up in bulk what ``rows`` refer to, before ``plan`` asks for it row by row."""
+        return None
+
+    def group(self, row: R) -> str:
+        """Rows of one group are written in the same batch (by default there are no groups)."""
+        return ""
+
+    def pack(self, step: _Step[R]) -> tuple[str, bytes]:
+        """A planned change as staged on disk: its action and what ``write_batch`` needs."""
+        return step.action, pickle.dumps(step, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def write_batch(
         self,
-        steps: list[_Step[R]],
+        items: list[tuple[int, str, bytes, int]],
         *,
         session: Session,
         actor: str,
         now: datetime,
-        progress: Progress | None = None,
+        source: str,
     ) -> None:
-        """Write every step through the store (telling ``progress`` every so many rows)."""
-        total = sum(1 for step in steps if step.action != "unchanged")
-        written = 0
-        for step in steps:
-            if step.action != "unchanged":
-                with _guard(step.row.line):
-                    self.write(step, session=session, actor=actor, now=now)
-                written += 1
-                if progress is not None and written % PROGRESS_EVERY == 0:
-                    progress("writing", written, total)
-        if progress is not None:
-            progress("writing", written, total)
+        """Write one batch of staged changes ``(line, action, payload)`` in ``session``.
+
+        ``source`` names the file in the audit log. By default every change goes through the
+        store, which checks it again and records it in the audit log.
+        """
+        for line, _action, payload, _rows in items:
+            with _guard(line):
+                self.write(_unpack(payload), session=session, actor=actor, now=now)
 
     @abstractmethod
     def write(self, step: _Step[R], *, session: Session, actor: str, now: datetime) -> None:
@@ -544,7 +728,7 @@ class _Importer(ABC, Generic[R]):
         value = row.raw.get(column, "") if column is not None else None
         self.problems.append(Problem(row.line, column, value, reason))
 
-    def customer(self, row: _Row, ref: str, lookups: _Lookups) -> Customer | None:
+    def customer(self, row: _Row, ref: str, lookups: _Lookups) -> _Known | None:
         if not ref:
             return None  # already reported as blank
         found = lookups.customer(ref)
@@ -630,6 +814,9 @@ class _Customers(_Importer[_CustomerRow]):
 
     def label(self, row: _CustomerRow) -> str:
         return f"customer {row.ref}"
+
+    def prefetch(self, rows: list[_CustomerRow], lookups: _Lookups) -> None:
+        lookups.load_customers(row.ref for row in rows)
 
     def plan(self, rows: list[_CustomerRow], lookups: _Lookups) -> list[_Step[_CustomerRow]]:
         steps: list[_Step[_CustomerRow]] = []
@@ -719,6 +906,13 @@ class _LifecycleRow(_Row):
 
 
 class _Lifecycle(_Importer[_LifecycleRow]):
+    # A customer's events are judged together (stored ones and the whole file's), and written
+    # in one batch.
+    chunked = False
+
+    def group(self, row: _LifecycleRow) -> str:
+        return row.customer_ref
+
     def parse(self, cells: _Cells) -> _LifecycleRow:
         row = _LifecycleRow(
             **cells.base(),
@@ -820,17 +1014,23 @@ class _Lifecycle(_Importer[_LifecycleRow]):
         """Write one event, judged on its customer's whole timeline like a batch of one."""
         self.apply([step], session=session, actor=actor, now=now)
 
-    def apply(
+    def write_batch(
         self,
-        steps: list[_Step[_LifecycleRow]],
+        items: list[tuple[int, str, bytes, int]],
         *,
         session: Session,
         actor: str,
         now: datetime,
-        progress: Progress | None = None,
+        source: str,
     ) -> None:
-        total = sum(1 for step in steps if step.action != "unchanged")
-        written = 0
+        self.apply(
+            [_unpack(payload) for _, _, payload, _ in items], session=session, actor=actor, now=now
+        )
+
+    def apply(
+        self, steps: list[_Step[_LifecycleRow]], *, session: Session, actor: str, now: datetime
+    ) -> None:
+        """Write the changes of a batch; each customer's new events in one go."""
         for step in steps:
             if step.action == "update":
                 with _guard(step.row.line):
@@ -842,9 +1042,6 @@ class _Lifecycle(_Importer[_LifecycleRow]):
                         actor=actor,
                         now=now,
                     )
-                written += 1
-                if progress is not None and written % PROGRESS_EVERY == 0:
-                    progress("writing", written, total)
         created = [step.row for step in steps if step.action == "create"]
         if created:
             # One call, so that the store judges each customer's whole timeline at once.
@@ -864,8 +1061,6 @@ class _Lifecycle(_Importer[_LifecycleRow]):
                     actor=actor,
                     now=now,
                 )
-        if progress is not None:
-            progress("writing", total, total)
 
 
 def _stored_events(
@@ -926,12 +1121,97 @@ class _Calls(_Importer[_CallRow]):
     def label(self, row: _CallRow) -> str:
         return f"call {row.ref}"
 
+    def fast(self, records: list[CsvRow], judging: _Judging, lookups: _Lookups) -> list[CsvRow]:
+        """New calls whose values are all plainly sound (refs, a known agent and customer,
+        times as desk writes them, no complaint), judged and staged in bulk.
+
+        Anything else, however slightly off, is left to ``parse`` and ``plan``."""
+        if not judging.plain:
+            return records
+        tz = judging.tz
+        channels, directions = _members(Channel), _members(Direction)
+        slow: list[CsvRow] = []
+        sound: list[tuple[CsvRow, str, str, str, str, str, int, int | None, str]] = []
+        for record in records:
+            values = record.values
+            ref, customer, agent, notes = (
+                values["ref"],
+                values["customer_ref"],
+                values["agent"],
+                values["notes"],
+            )
+            channel = values["channel"] or "phone"
+            direction = values["direction"] or "inbound"
+            started = canonical_instant(values["started_at"], tz)
+            ended_text = values["ended_at"]
+            ended = canonical_instant(ended_text, tz) if ended_text else None
+            if (
+                not ref
+                or not customer
+                or not agent
+                or values["complaint_ref"]
+                or "'" in (ref[0], customer[0], agent[0], notes[:1])
+                or channel not in channels
+                or direction not in directions
+                or started is None
+                or (ended_text and (ended is None or ended < started))
+            ):
+                slow.append(record)
+                continue
+            sound.append(
+                (
+                    record,
+                    ref,
+                    customer,
+                    agent,
+                    channel,
+                    direction,
+                    int(started.timestamp()),
+                    None if ended is None else int(ended.timestamp()),
+                    notes,
+                )
+            )
+        if not sound:
+            return slow
+        lookups.load_customers({row[2] for row in sound})
+        lookups.load_calls([row[1] for row in sound])
+        keys: list[tuple[str, int, str, str, str]] = []
+        lines: list[int] = []
+        rows: list[tuple[Any, ...]] = []
+        for record, ref, customer_ref, name, channel, direction, start, end, notes in sound:
+            known = lookups.customer(customer_ref)
+            by = lookups.agent(name)
+            if known is None or by is None or lookups.call(ref) is not None:
+                slow.append(record)  # a problem to name, or a stored call to compare
+                continue
+            keys.append((ref, record.line, "ref", "this ref is also used", ref))
+            lines.append(record.line)
+            rows.append((ref, known.id, by.id, channel, direction, start, end, notes, None))
+        report = judging.report
+        report.created += len(rows)
+        judging.staging.add_keys(keys)
+        if report.dry_run:
+            report.changes.extend(
+                PlannedChange(line, "create", f"call {row[0]}")
+                for line, row in zip(lines, rows, strict=True)
+            )
+        elif rows and judging.staging_changes:
+            judging.staging.add_step(lines[0], "", _INSERT, marshal.dumps((lines, rows)), len(rows))
+        slow.sort(key=lambda record: record.line)
+        return slow
+
+    def prefetch(self, rows: list[_CallRow], lookups: _Lookups) -> None:
+        lookups.load_customers(row.customer_ref for row in rows)
+        lookups.load_complaints(row.complaint_ref for row in rows if row.complaint_ref)
+        lookups.load_calls(row.ref for row in rows if row.sound)
+
     def plan(self, rows: list[_CallRow], lookups: _Lookups) -> list[_Step[_CallRow]]:
         steps: list[_Step[_CallRow]] = []
         for row in rows:
             before = len(self.problems)
             customer = self.customer(row, row.customer_ref, lookups)
             self.agent(row, "agent", row.agent, lookups, active=False)
+            complaint_id: int | None = None
             if row.complaint_ref:
                 complaint = lookups.complaint(row.complaint_ref)
                 if complaint is None:
@@ -941,20 +1221,27 @@ class _Calls(_Importer[_CallRow]):
                         "no complaint with this ref; import the complaints file first",
                     )
                 elif customer is not None and complaint.customer_id != customer.id:
-                    owner = lookups.session.get(Customer, complaint.customer_id)
                     self.problem(
                         row,
                         "complaint_ref",
-                        f"this complaint belongs to customer {owner.ref if owner else '?'}, "
-                        f"not {row.customer_ref}",
+                        f"this complaint belongs to customer "
+                        f"{lookups.customer_ref(complaint.customer_id)}, not {row.customer_ref}",
                     )
+                else:
+                    complaint_id = complaint.id
             if not row.sound or len(self.problems) > before:
                 continue
-            existing = lookups.session.exec(select(Call).where(Call.ref == row.ref)).first()
-            if existing is None:
-                steps.append(_Step(row, "create"))
+            current = lookups.call(row.ref)
+            if current is None:
+                agent = lookups.agent(row.agent)
+                assert customer is not None and agent is not None and agent.id is not None
+                ids = {
+                    "customer_id": customer.id,
+                    "agent_id": agent.id,
+                    "complaint_id": complaint_id,
+                }
+                steps.append(_Step(row, "create", ids))
                 continue
-            current = call_store.read_call(existing, session=lookups.session).model_dump()
             changes = _differs(
                 row.present,
                 {
@@ -981,6 +1268,72 @@ class _Calls(_Importer[_CallRow]):
             steps.append(_Step(row, "update" if changes else "unchanged", changes))
         return steps
 
+    def pack(self, step: _Step[_CallRow]) -> tuple[str, bytes]:
+        if step.action != "create":
+            return super().pack(step)
+        # A new call is staged as the row it becomes, and inserted with its batch in one go.
+        row, ids = step.row, step.changes
+        values = (
+            row.ref,
+            ids["customer_id"],
+            ids["agent_id"],
+            row.channel.value,
+            row.direction.value,
+            to_epoch(row.started_at),
+            None if row.ended_at is None else to_epoch(row.ended_at),
+            row.notes,
+            ids["complaint_id"],
+        )
+        return _INSERT, marshal.dumps(([step.row.line], [values]))
+
+    def write_batch(
+        self,
+        items: list[tuple[int, str, bytes, int]],
+        *,
+        session: Session,
+        actor: str,
+        now: datetime,
+        source: str,
+    ) -> None:
+        """New calls go in with one multi-row insert and one audit entry for the batch, which
+        names the file and every new call's ref and line; changed calls go through the store."""
+        lines: list[int] = []
+        rows: list[tuple[Any, ...]] = []
+        for _, action, payload, _ in items:
+            if action == _INSERT:
+                staged_lines, staged_rows = marshal.loads(payload)
+                lines.extend(staged_lines)
+                rows.extend(staged_rows)
+        others = [item for item in items if item[1] != _INSERT]
+        if rows:
+            first, last = min(lines), max(lines)
+            try:
+                connection = session.connection()
+                marks = ", ".join([_mark(connection)] * len(_CALL_COLUMNS))
+                connection.exec_driver_sql(
+                    f"INSERT INTO calls ({', '.join(_CALL_COLUMNS)}) VALUES ({marks})", rows
+                )
+            except sa.exc.IntegrityError as exc:
+                first_line = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
+                reason = (
+                    f"the database refused the new calls of lines {first}-{last} ({first_line}); "
+                    "a call with one of their refs may have been logged since the file was checked"
+                )
+                raise _Refused(Problem(first, None, None, reason)) from exc
+            audit.record(
+                session=session,
+                actor=actor,
+                at=now,
+                action="import",
+                entity="call",
+                entity_ref=f"{source}:{first}-{last}",
+                after={
+                    "file": source,
+                    "created": dict(zip((row[0] for row in rows), lines, strict=True)),
+                },
+            )
+        super().write_batch(others, session=session, actor=actor, now=now, source=source)
+
     def write(self, step: _Step[_CallRow], *, session: Session, actor: str, now: datetime) -> None:
         row = step.row
         if step.action == "update":
@@ -1002,6 +1355,22 @@ class _Calls(_Importer[_CallRow]):
             actor=actor,
             now=now,
         )
+
+
+_INSERT = "insert"
+"""The staged action of a new record inserted in bulk with its batch."""
+
+_CALL_COLUMNS = (
+    "ref",
+    "customer_id",
+    "agent_id",
+    "channel",
+    "direction",
+    "started_at",
+    "ended_at",
+    "notes",
+    "complaint_id",
+)
 
 
 # complaints -----------------------------------------------------------------------------------
@@ -1052,6 +1421,10 @@ class _Complaints(_Importer[_ComplaintRow]):
     def label(self, row: _ComplaintRow) -> str:
         return f"complaint {row.ref}"
 
+    def prefetch(self, rows: list[_ComplaintRow], lookups: _Lookups) -> None:
+        lookups.load_customers(row.customer_ref for row in rows)
+        lookups.load_complaints(row.ref for row in rows if row.ref)
+
     def plan(self, rows: list[_ComplaintRow], lookups: _Lookups) -> list[_Step[_ComplaintRow]]:
         steps: list[_Step[_ComplaintRow]] = []
         for row in rows:
@@ -1073,11 +1446,11 @@ class _Complaints(_Importer[_ComplaintRow]):
                 and customer is not None
                 and existing.customer_id != customer.id
             ):
-                owner = lookups.session.get(Customer, existing.customer_id)
                 self.problem(
                     row,
                     "customer_ref",
-                    f"complaint {row.ref} belongs to customer {owner.ref if owner else '?'}; "
+                    f"complaint {row.ref} belongs to customer "
+                    f"{lookups.customer_ref(existing.customer_id)}; "
                     "an import cannot move it to another customer",
                 )
             if not row.sound:
@@ -1220,25 +1593,23 @@ class _Purchases(_Importer[_PurchaseRow]):
     def label(self, row: _PurchaseRow) -> str:
         return f"purchase {row.ref}"
 
+    def prefetch(self, rows: list[_PurchaseRow], lookups: _Lookups) -> None:
+        lookups.load_customers(row.customer_ref for row in rows)
+        lookups.load_purchases(row.ref for row in rows if row.sound)
+
     def plan(self, rows: list[_PurchaseRow], lookups: _Lookups) -> list[_Step[_PurchaseRow]]:
         steps: list[_Step[_PurchaseRow]] = []
         for row in rows:
             if self.customer(row, row.customer_ref, lookups) is None or not row.sound:
                 continue
-            existing = lookups.session.exec(select(Purchase).where(Purchase.ref == row.ref)).first()
+            existing = lookups.purchase(row.ref)
             if existing is None:
                 steps.append(_Step(row, "create"))
                 continue
-            owner = lookups.session.get(Customer, existing.customer_id)
-            assert owner is not None
             changes = _differs(
                 row.present,
                 {"customer_ref": row.customer_ref, "at": row.at, "amount": row.amount},
-                {
-                    "customer_ref": owner.ref,
-                    "at": existing.at,
-                    "amount": from_cents(existing.amount_cents),
-                },
+                existing,
             )
             steps.append(_Step(row, "update" if changes else "unchanged", changes))
         return steps
@@ -1280,6 +1651,11 @@ _LedgerKey = tuple[datetime, str, int, str, str | None]
 
 
 class _Points(_Importer[_PointsRow]):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems)
+        # Stored lines without a ref, per customer, left to match the file's (over all chunks).
+        self._unreffed: dict[int, Counter[_LedgerKey]] = {}
+
     def parse(self, cells: _Cells) -> _PointsRow:
         row = _PointsRow(
             **cells.base(),
@@ -1305,9 +1681,12 @@ class _Points(_Importer[_PointsRow]):
         what = f"ledger line {row.ref}" if row.ref else "ledger line"
         return f"{what} of customer {row.customer_ref} ({row.action})"
 
+    def prefetch(self, rows: list[_PointsRow], lookups: _Lookups) -> None:
+        lookups.load_customers(row.customer_ref for row in rows)
+
     def plan(self, rows: list[_PointsRow], lookups: _Lookups) -> list[_Step[_PointsRow]]:
         steps: list[_Step[_PointsRow]] = []
-        unreffed: dict[int, Counter[_LedgerKey]] = {}
+        unreffed = self._unreffed
         actions = lookups.actions()
         for row in rows:
             before = len(self.problems)
@@ -1359,10 +1738,9 @@ class _Points(_Importer[_PointsRow]):
         ).first()
         if existing is None:
             return _Step(row, "create", {"points": wanted["points"]})
-        owner = lookups.session.get(Customer, existing.customer_id)
         granted_by = lookups.session.get(Agent, existing.agent_id) if existing.agent_id else None
         current = {
-            "customer_ref": owner.ref if owner else None,
+            "customer_ref": lookups.customer_ref(existing.customer_id),
             "at": existing.at,
             "action": existing.action,
             "points": existing.points,
@@ -1449,10 +1827,6 @@ _IMPORTERS: dict[Kind, Callable[[list[Problem]], _Importer[Any]]] = {
 # --- the import --------------------------------------------------------------------------------
 
 
-class _Rejected(Exception):
-    """Some row has a problem: leave the transaction without writing."""
-
-
 def _check_header(csv_file: RecordFile, kind: Kind, ignore: frozenset[str]) -> frozenset[str]:
     """The columns of the header this import reads; refuses unknown and missing ones."""
     columns = COLUMNS[kind]
@@ -1502,33 +1876,107 @@ def _check_header(csv_file: RecordFile, kind: Kind, ignore: frozenset[str]) -> f
     return frozenset(name for name in header if name in columns and name not in ignore)
 
 
+BATCH_ROWS = 20_000
+"""Rows written in one transaction by default: a batch of new calls holds the write lock for
+about a quarter of a second (see bench/import_calls.py), so colleagues' saves barely wait."""
+JUDGE_ROWS = 5000
+"""Rows judged together (what they refer to looked up in bulk), at most."""
+
+
+@dataclass
+class _Judging:
+    """An import's read of its file: rows are judged a chunk at a time."""
+
+    importer: _Importer[Any]
+    report: ImportReport
+    engine: Engine
+    staging: Staging
+    chunk_rows: int
+    tz: tzinfo
+    present: frozenset[str] = frozenset()
+    """The columns of the header the import reads."""
+    plain: bool = False
+    """Whether every column of the kind is read and the file is not CSV (nothing to unquote)
+    or is: ``fast`` paths need the first, and check values for a leading ``'`` themselves."""
+    unquote: bool = False
+    lookups: _Lookups | None = None
+
+    @property
+    def staging_changes(self) -> bool:
+        """Whether changes are staged: only while they may be written (no problem so far)."""
+        return not self.report.dry_run and not self.report.problems
+
+    def judge(self, records: list[CsvRow]) -> None:
+        """Judge one chunk of records against the desk as it is now; stage their changes."""
+        if not records:
+            return
+        importer, report = self.importer, self.report
+        with db.read_session(self.engine) as session:
+            if self.lookups is None:
+                self.lookups = _Lookups(session)
+            else:
+                self.lookups.begin(session)
+            records = importer.fast(records, self, self.lookups)
+            rows = [self.parse(record) for record in records]
+            if not rows:
+                return
+            importer.prefetch(rows, self.lookups)
+            steps = importer.plan(rows, self.lookups)
+        staging = self.staging_changes
+        for step in steps:
+            if step.action == "create":
+                report.created += 1
+            elif step.action == "update":
+                report.updated += 1
+            else:
+                report.unchanged += 1
+                continue
+            if report.dry_run:
+                report.changes.append(
+                    PlannedChange(step.row.line, step.action, importer.label(step.row))
+                )
+            elif staging:
+                self.staging.add_step(step.row.line, importer.group(step.row), *importer.pack(step))
+
+    def parse(self, record: CsvRow) -> Any:
+        """One record's row, its values judged; its identity noted to find doubles."""
+        importer = self.importer
+        cells = _Cells(record, self.present, self.tz, self.report.problems, unquote=self.unquote)
+        row = importer.parse(cells)
+        key = importer.key(row) if row.sound else None
+        if key is not None:
+            column, identity, what = key
+            text = identity if isinstance(identity, str) else repr(identity)
+            self.staging.add_key(text, row.line, column, what, row.raw.get(column, ""))
+        return row
+
+
 def _read_rows(
     path: Path,
     kind: Kind,
-    importer: _Importer[Any],
-    tz: tzinfo,
+    judging: _Judging,
     ignore: frozenset[str],
-    report: ImportReport,
     options: ReadOptions | None,
     stream: IO[bytes] | None,
     adapt: Callable[[RecordFile], RecordFile] | None = None,
     progress: Progress | None = None,
-) -> tuple[tuple[str, ...], list[Any]]:
-    """The header and the rows of the file; values it refuses become problems in ``report``.
+) -> tuple[str, ...]:
+    """Read and judge the file a chunk at a time; its header. Problems go to the report.
 
     ``progress`` is told the rows read so far every ``PROGRESS_EVERY`` rows, with the total
     estimated from the bytes read of the file's size (None for a stream).
     """
-    rows: list[Any] = []
-    seen: dict[object, int] = {}
+    importer, report = judging.importer, judging.report
+    chunk: list[CsvRow] = []
     known = {name for spec in COLUMNS.values() for name in spec.order} if adapt is None else ()
     expected = ",".join(COLUMNS[kind].order)
     with open_records(
         path, options=options, stream=stream, known_columns=known, expected_header=expected
     ) as source:
         csv_file = adapt(source) if adapt is not None else source
-        present = _check_header(csv_file, kind, ignore)
-        unquote = isinstance(csv_file, CsvFile)  # only CSV exports quote formula-like text
+        judging.present = _check_header(csv_file, kind, ignore)
+        judging.plain = judging.present == frozenset(COLUMNS[kind].order)
+        judging.unquote = isinstance(csv_file, CsvFile)  # only CSV exports quote formula-like text
         size = _file_size(path) if stream is None else None
         for record in csv_file.rows():
             report.read += 1
@@ -1537,18 +1985,14 @@ def _read_rows(
             if record.problem is not None:
                 report.problems.append(Problem(record.line, None, None, record.problem))
                 continue
-            row = importer.parse(_Cells(record, present, tz, report.problems, unquote=unquote))
-            key = importer.key(row) if row.sound else None
-            if key is not None:
-                column, identity, what = key
-                if identity in seen:
-                    importer.problem(row, column, f"{what} on line {seen[identity]}")
-                    continue
-                seen[identity] = row.line
-            rows.append(row)
+            chunk.append(record)
+            if importer.chunked and len(chunk) >= judging.chunk_rows:
+                judging.judge(chunk)
+                chunk = []
+        judging.judge(chunk)
         if progress is not None:
             progress("reading", report.read, report.read)
-        return csv_file.header, rows
+        return csv_file.header
 
 
 def _file_size(path: Path) -> int | None:
@@ -1586,8 +2030,20 @@ def import_file(
     stream: IO[bytes] | None = None,
     adapt: Callable[[RecordFile], RecordFile] | None = None,
     progress: Progress | None = None,
+    batch_rows: int | None = None,
 ) -> ImportReport:
-    """Import one desk CSV (or JSON Lines) file: every row is judged first, then all or none.
+    """Import one desk CSV (or JSON Lines) file: every row is judged first, then written.
+
+    The file is read once, a chunk of ``batch_rows`` rows at a time: each row's values are
+    checked, what the chunk refers to is looked up in bulk, and each sound row's change is
+    staged in a private temporary file (memory stays flat however long the file is;
+    ``batch_rows`` defaults to ``BATCH_ROWS``). When
+    any row has a problem nothing is written. Otherwise the changes are written in batches of
+    about ``batch_rows``, each batch one short transaction, so that agents' saves wait a
+    moment at most; the store or the database may still refuse a batch (the desk changed
+    meanwhile, or it stayed locked past the timeout): the batches before it stay written, the
+    report names the line where writing stopped, and importing the same file again completes
+    it, since rows already written are matched by ref (or by their content) and unchanged.
 
     Raises BadFile when the file cannot be read as a file of this kind (missing, empty, not
     in its encoding, badly quoted, a bad header) and a DeskError when ``actor`` may not act;
@@ -1604,40 +2060,107 @@ def import_file(
         acting = require_actor(actor, session=session).name
     report = ImportReport(path=path, kind=kind, dry_run=dry_run)
     importer = _IMPORTERS[kind](report.problems)
-    header, rows = _read_rows(
-        path, kind, importer, tz, ignore_columns, report, options, stream, adapt, progress
-    )
-    # Judge and write in one transaction, so that nothing changes in between; a dry run or a
-    # file already refused is judged without taking the write lock.
-    scope = db.read_session if dry_run or report.problems else db.write_session
-    steps: list[_Step[Any]] = []
-    try:
-        with scope(engine) as session:
-            steps = importer.plan(rows, _Lookups(session))
-            if report.problems:
-                raise _Rejected
-            if not dry_run:
-                importer.apply(steps, session=session, actor=acting, now=now, progress=progress)
-    except _Rejected:
-        pass
-    except _Refused as exc:
-        report.problems.append(exc.problem)
+    batch_rows = max(1, batch_rows or BATCH_ROWS)
+    with Staging() as staging:
+        judging = _Judging(importer, report, engine, staging, min(batch_rows, JUDGE_ROWS), tz)
+        header = _read_rows(path, kind, judging, ignore_columns, options, stream, adapt, progress)
+        doubles = [
+            Problem(line, column, value, f"{what} on line {first}")
+            for line, first, column, what, value in staging.doubles()
+        ]
+        if doubles:
+            # A double is judged as a double only (its row's values were sound).
+            lines = {problem.line for problem in doubles}
+            report.problems[:] = [p for p in report.problems if p.line not in lines] + doubles
+        if report.problems:
+            _refuse(report, header)
+        elif not dry_run:
+            _write(
+                staging,
+                importer,
+                report,
+                engine=engine,
+                actor=acting,
+                now=now,
+                batch_rows=batch_rows,
+                progress=progress,
+            )
+    return report
+
+
+def _refuse(report: ImportReport, header: tuple[str, ...]) -> None:
+    """Count a file with problems as refused: its problems in file order, nothing written."""
     position = {name: index for index, name in enumerate(header)}
     report.problems.sort(key=lambda p: (p.line, position.get(p.column or "", len(header))))
-    if report.problems:
-        report.rejected = len({problem.line for problem in report.problems})
-        report.unchanged = report.read - report.rejected
-        return report
-    counts = Counter(step.action for step in steps)
-    report.created, report.updated = counts["create"], counts["update"]
-    report.unchanged = counts["unchanged"]
-    if dry_run:
-        report.changes = [
-            PlannedChange(step.row.line, step.action, importer.label(step.row))
-            for step in steps
-            if step.action != "unchanged"
-        ]
-    return report
+    report.rejected = len({problem.line for problem in report.problems})
+    report.created = report.updated = 0
+    report.unchanged = report.read - report.rejected
+
+
+def _write(
+    staging: Staging,
+    importer: _Importer[Any],
+    report: ImportReport,
+    *,
+    engine: Engine,
+    actor: str,
+    now: datetime,
+    batch_rows: int,
+    progress: Progress | None,
+) -> None:
+    """Write the staged changes batch by batch, each in a transaction of its own."""
+    total = staging.steps
+    written = created = updated = 0
+    source = str(report.path)
+    for batch in staging.batches(batch_rows):
+        try:
+            with db.write_session(engine) as session:
+                importer.write_batch(batch, session=session, actor=actor, now=now, source=source)
+        except _Refused as exc:
+            _stopped(report, exc.problem, batch[0][0], total - written, created, updated)
+            return
+        except DeskError as exc:
+            problem = Problem(batch[0][0], None, None, exc.message)
+            _stopped(report, problem, batch[0][0], total - written, created, updated)
+            return
+        for _, action, _, rows in batch:
+            written += rows
+            if action == "update":
+                updated += rows
+            else:
+                created += rows
+        if progress is not None:
+            progress("writing", written, total)
+    if progress is not None and not total:
+        progress("writing", 0, 0)
+
+
+def _stopped(
+    report: ImportReport,
+    problem: Problem,
+    line: int,
+    unwritten: int,
+    created: int,
+    updated: int,
+) -> None:
+    """Report an import whose writing stopped at the batch starting on ``line``."""
+    before = (
+        f"the rows before line {line} were written ({created} created, {updated} updated)"
+        if created or updated
+        else "nothing was written"
+    )
+    report.problems.append(
+        Problem(
+            problem.line,
+            problem.column,
+            problem.value,
+            f"{problem.reason} — writing stopped here: {before}; the {unwritten} changes from "
+            f"line {line} on were not; import the same file again to complete it",
+        )
+    )
+    report.stopped_at = line
+    report.created, report.updated = created, updated
+    report.rejected = unwritten
 
 
 # --- export ------------------------------------------------------------------------------------

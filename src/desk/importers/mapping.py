@@ -46,7 +46,14 @@ from sqlalchemy.engine import Engine
 
 from desk.errors import InvalidInput
 from desk.importers.csv_reader import CsvRow, RecordFile
-from desk.importers.desk_csv import COLUMNS, ImportReport, Kind, Problem, Progress, import_file
+from desk.importers.desk_csv import (
+    COLUMNS,
+    ImportReport,
+    Kind,
+    Problem,
+    Progress,
+    import_file,
+)
 from desk.importers.readers import ReadOptions
 
 INSTANT_FIELDS = frozenset(
@@ -490,6 +497,7 @@ def run_import(
     stream: IO[bytes] | None = None,
     excluded: frozenset[int] = frozenset(),
     progress: Progress | None = None,
+    batch_rows: int | None = None,
 ) -> Run:
     """Import ``path`` as ``kind`` through an adapter; with ``skip_invalid``, the sound rows only.
 
@@ -517,6 +525,7 @@ def run_import(
             stream=io.BytesIO(data) if data is not None else None,
             adapt=make_adapter(trace, frozenset(left_out)),
             progress=progress,
+            batch_rows=batch_rows,
         )
         relabel(report, trace)
         if not report.problems or not skip_invalid:

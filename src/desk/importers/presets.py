@@ -771,6 +771,7 @@ def run_preset(
     skip_invalid: bool = False,
     options: ReadOptions | None = None,
     stream: IO[bytes] | None = None,
+    batch_rows: int | None = None,
 ) -> PresetRun:
     """Import ``path`` with ``preset``: its steps one after the other.
 
@@ -828,6 +829,7 @@ def run_preset(
             options=options,
             stream=io.BytesIO(data) if data is not None else None,
             excluded=excluded,
+            batch_rows=batch_rows,
         )
         runs.append((step.kind, run))
         if run.refused:
