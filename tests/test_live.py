@@ -56,3 +56,12 @@ def test_a_rolled_back_save_is_not_a_change(db_url: str) -> None:
     finally:
         watcher.close()
         mine.dispose()
+
+
+def test_a_closed_watcher_answers_no_change_and_opens_nothing(engine: sa.Engine) -> None:
+    watcher = ChangeWatcher(engine)
+    assert watcher.changed() is True  # the first question always says yes
+    watcher.close()
+    assert watcher.changed() is False
+    assert watcher._connection is None
+    watcher.close()  # closing twice is harmless

@@ -8,6 +8,7 @@ connection commits (about 5 µs a check). On PostgreSQL every write transaction 
 from __future__ import annotations
 
 import select as _select
+import threading
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -24,6 +25,9 @@ class ChangeWatcher:
         self._engine = engine
         self._connection: Any = None
         self._last: int | None = None
+        # A check runs in a worker thread while the desk may be closing: never both at once.
+        self._lock = threading.Lock()
+        self._closed = False
 
     def _raw(self) -> Any:
         if self._connection is None:
@@ -36,7 +40,14 @@ class ChangeWatcher:
         return self._connection
 
     def changed(self) -> bool:
-        """True when another connection committed since the previous call (first call: True)."""
+        """True when another connection committed since the previous call (first call: True);
+        False once the watcher is closed."""
+        with self._lock:
+            if self._closed:
+                return False
+            return self._changed()
+
+    def _changed(self) -> bool:
         raw = self._raw()
         if self._engine.dialect.name == "sqlite":
             cursor = raw.cursor()
@@ -61,7 +72,9 @@ class ChangeWatcher:
         return True
 
     def close(self) -> None:
-        """Release the watcher's connection."""
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        """Release the watcher's connection (waiting for a check under way to finish)."""
+        with self._lock:
+            self._closed = True
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
