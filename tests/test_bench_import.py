@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +43,25 @@ def test_benchmark_measures_both_imports_and_verifies_the_rows(tmp_path: Path) -
     assert result["verified"] is True
     assert list(out.iterdir()) == []  # generated files are removed without --keep
 
+    # The colleague saved during the import, and its figures come from those saves.
+    colleague = result["colleague"]
+    assert colleague["agent"] == "Ben Okafor"
+    assert colleague["saves"] >= 1
+    assert colleague["committed"] == colleague["saves"]
+    assert colleague["failed"] == 0 and colleague["errors"] == []
+    assert colleague["written"] == colleague["committed"]
+    assert desk["total_calls"] == 300 + colleague["committed"]
+    assert 0 < colleague["median_s"] <= colleague["p99_s"] <= colleague["max_s"]
+    assert 0 <= colleague["lock_wait_median_s"] <= colleague["lock_wait_max_s"]
+    assert colleague["lock_wait_max_s"] <= colleague["max_s"]
+    assert colleague["seconds"] > 0
+    slowest = colleague["slowest"]
+    assert 1 <= len(slowest) <= min(5, colleague["saves"])
+    assert slowest[0]["save_s"] == colleague["max_s"]
+    assert all(save["at_s"] >= 0 for save in slowest)
+    assert colleague["target_met"] == (colleague["max_s"] < colleague["target_s"])
+    assert colleague["over_target"] == 0 or not colleague["target_met"]
+
 
 def test_plain_text_report_and_kept_files(tmp_path: Path) -> None:
     out = tmp_path / "bench"
@@ -48,7 +69,31 @@ def test_plain_text_report_and_kept_files(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "baseline  bare sqlite3" in done.stdout
     assert "ratio     desk/baseline: " in done.stdout
-    assert "hold exactly 40 calls: yes" in done.stdout
+    assert "hold exactly 40 imported calls" in done.stdout
+    assert re.search(r"^verified  .*: yes$", done.stdout, re.M)
+    saves = re.search(
+        r"^colleague .*: (\d+) saves, 0 failed, (\d+) calls written$", done.stdout, re.M
+    )
+    assert saves is not None, done.stdout
+    assert int(saves[1]) >= 1 and saves[1] == saves[2]
+    assert re.search(r"median [\d.]+ ms, p99 [\d.]+ ms, max [\d.,]+ ms", done.stdout)
+    # The kept desk database holds the colleague's calls, logged by desk as that agent.
+    connection = sqlite3.connect(out / "desk.db")
+    try:
+        logged = connection.execute(
+            "SELECT count(*) FROM calls JOIN agents ON agents.id = calls.agent_id "
+            "WHERE calls.ref LIKE 'BCO%' AND agents.name = 'Ben Okafor'"
+        ).fetchone()[0]
+        audited = connection.execute(
+            "SELECT count(*) FROM audit_log WHERE entity = 'call' AND entity_ref LIKE 'BCO%'"
+        ).fetchone()[0]
+        imported = connection.execute(
+            "SELECT count(*) FROM calls WHERE ref LIKE 'BCA%'"
+        ).fetchone()[0]
+    finally:
+        connection.close()
+    assert logged == audited == int(saves[1])
+    assert imported == 40
     header = (out / "calls.csv").read_text(encoding="utf-8").splitlines()[0]
     assert (
         header == "ref,customer_ref,agent,channel,direction,started_at,ended_at,notes,complaint_ref"
@@ -66,3 +111,17 @@ def test_an_import_past_the_timeout_is_reported_as_not_finished(tmp_path: Path) 
     assert result["verified"] is False
     assert result["ratio"] is None  # a stopped import has no comparable rate
     assert result["baseline"]["written"] == 2000
+    colleague = result["colleague"]  # stopped with the import, its saves still counted
+    assert colleague["saves"] >= 1
+    assert colleague["written"] == colleague["committed"]
+
+
+def test_no_colleague_runs_the_import_alone(tmp_path: Path) -> None:
+    done = _run("--rows", "50", "--json", "--no-colleague", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["colleague"] is None
+    assert result["desk"]["written"] == result["desk"]["total_calls"] == 50
+    assert result["verified"] is True
+    text = _run("--rows", "50", "--no-colleague", cwd=tmp_path)
+    assert "colleague none (--no-colleague)" in text.stdout

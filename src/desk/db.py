@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -135,9 +136,41 @@ def make_engine(url: str, *, busy_timeout_s: float = 10.0, create: bool = True) 
         if connection.get_execution_options().get(_READ_ONLY):
             connection.exec_driver_sql("BEGIN")
         else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin_immediate(connection, busy_timeout_s, busy_ms)
 
     return engine
+
+
+WRITE_LOCK_POLL_S = 0.002
+"""How often a writer waiting for SQLite's write lock asks for it again."""
+
+
+def _begin_immediate(connection: sa.Connection, timeout_s: float, busy_ms: int) -> None:
+    """Take SQLite's write lock, asking again every few milliseconds until the busy timeout.
+
+    SQLite's own busy handler sleeps up to 100 ms between tries, so a writer that saves batch
+    after batch (an import) could take the lock again and again while a waiting agent sleeps;
+    asking often lets a waiting writer in as soon as the lock is free.
+    """
+    dbapi_connection = connection.connection.driver_connection
+    assert isinstance(dbapi_connection, sqlite3.Connection)
+    deadline = time.monotonic() + timeout_s
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout = 0")
+    try:
+        while time.monotonic() < deadline:
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) and "busy" not in str(error):
+                    break
+            time.sleep(WRITE_LOCK_POLL_S)
+        # The last try goes through SQLAlchemy, so that a refusal reads like any other error.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        cursor.close()
 
 
 def is_sqlite(engine: Engine) -> bool:
