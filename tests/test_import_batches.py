@@ -5,7 +5,7 @@ import cleanly, and what spans chunks (doubles, timelines, ledger lines) is judg
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from desk.importers import desk_csv
 from desk.importers.desk_csv import ImportReport, Kind, import_file
 from desk.importers.staging import Staging
 from desk.models import AuditEntry, CallCreate, ComplaintCreate, CustomerCreate, Role
-from desk.store import agents, calls, complaints, customers
+from desk.store import agents, audit, calls, complaints, customers
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 ACTOR = "Anna Berg"
@@ -176,7 +176,7 @@ def test_a_batch_refused_while_writing_stops_the_import_and_a_rerun_completes_it
     )
     batches = Staging.batches
 
-    def colleague_logs_a_call_meanwhile(self: Staging, size: int) -> Iterator[Any]:
+    def colleague_logs_a_call_meanwhile(self: Staging, size: Callable[[], int]) -> Iterator[Any]:
         for number, batch in enumerate(batches(self, size)):
             if number == 1:  # after the first batch: a colleague takes the ref of line 5
                 with db.write_session(desk) as s:
@@ -258,3 +258,41 @@ def test_ledger_lines_without_a_ref_are_matched_by_content_across_chunks(
     assert report.summary() == "read 3 rows: 2 created, 0 updated, 1 unchanged, 0 rejected"
     again = load(desk, tmp_path / "points.csv", Kind.points, text, batch_rows=1)
     assert again.summary() == "read 3 rows: 0 created, 0 updated, 3 unchanged, 0 rejected"
+
+
+def test_batches_are_sized_to_hold_the_write_lock_briefly() -> None:
+    pace = desk_csv._Pace(None)
+    assert pace() == desk_csv.BATCH_ROWS
+    pace.took(5000, 0.5)  # slow: shrink to what fits in BATCH_SECONDS
+    assert pace() == round(5000 * desk_csv.BATCH_SECONDS / 0.5)
+    pace.took(2000, 0.0001)  # fast: grow, at most twice as big at a time
+    assert pace() == 4000
+    for _ in range(10):
+        pace.took(pace(), 0.0001)
+    assert pace() == desk_csv.MAX_BATCH_ROWS  # and never past the ceiling
+    pace.took(10, 100.0)
+    assert pace() == 1
+    fixed = desk_csv._Pace(300)
+    fixed.took(300, 10.0)
+    assert fixed() == 300
+
+
+def test_a_bulk_imported_calls_history_shows_the_import_that_created_it(
+    desk: sa.Engine, tmp_path: Path
+) -> None:
+    text = "ref,customer_ref,agent,channel,direction,started_at,ended_at,notes,complaint_ref\n" + (
+        "C%1,CU-1,Anna Berg,phone,inbound,2025-04-01 10:00,,,\n"
+        "C_1,CU-1,Anna Berg,phone,inbound,2025-04-01 11:00,,,\n"
+        "C11,CU-1,Anna Berg,phone,inbound,2025-04-01 12:00,,,\n"
+    )
+    path = tmp_path / "calls.csv"
+    load(desk, path, Kind.calls, text, batch_rows=2)
+    with db.write_session(desk) as s:
+        calls.update_call("C_1", {"notes": "called back"}, session=s, actor=ACTOR, now=NOW)
+    with db.read_session(desk) as s:
+        percent = audit.history("call", "C%1", session=s)
+        underscore = audit.history("call", "C_1", session=s)
+        plain = audit.history("call", "C11", session=s)
+    assert [(e.action, e.entity_ref) for e in percent] == [("import", f"{path}:2-3")]
+    assert [e.action for e in underscore] == ["import", "update"]
+    assert [(e.action, e.entity_ref) for e in plain] == [("import", f"{path}:4-4")]

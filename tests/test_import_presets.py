@@ -278,8 +278,9 @@ def test_online_retail_makes_one_purchase_per_invoice(desk: Desk) -> None:
     out = desk("import", "purchases", path, "--preset", "online-retail", code=1)
     assert "retail.csv:2: column CustomerID: value '17850.0': no customer with this ref" in out
     assert desk.count("purchases") == 0
+    assert desk.count("customers") == 0  # every step is judged before any is written
     out = desk("import", "purchases", path, "--preset", "online-retail", "--create-missing")
-    assert "customers: read 3 rows: 2 created, 0 updated, 1 unchanged" in out  # guest: 1st run
+    assert "customers: read 3 rows: 3 created, 0 updated, 0 unchanged" in out
     assert "purchases: read 4 rows: 4 created" in out
     got = desk.rows(
         "SELECT p.ref, cu.ref, p.at, p.amount_cents FROM purchases p "
@@ -322,7 +323,7 @@ def test_preset_core_on_both_engines(engine: sa.Engine, tmp_path: Path) -> None:
     )
     assert [run.report.summary() for _, run in dry.steps] == [
         "read 3 rows: 3 created, 0 updated, 0 unchanged, 0 rejected",
-        "read 4 rows: 0 created, 0 updated, 3 unchanged, 1 rejected",
+        "read 4 rows: 3 created, 0 updated, 0 unchanged, 1 rejected",
     ]
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM complaints")).scalar_one() == 0
@@ -448,3 +449,42 @@ def test_real_online_retail(desk: Desk) -> None:
     ]
     ids = {r["CustomerID"].removesuffix(".0") or "guest" for r in rows}
     assert desk.count("customers") == len(ids)
+
+
+def test_a_later_step_refusing_the_file_leaves_the_earlier_steps_unwritten(desk: Desk) -> None:
+    """Every step is judged before any is written: a complaint the desk refuses (its ref is a
+    complaint of another customer) keeps the customers of the file out too."""
+    desk("customer", "add", "Someone Else", "--ref", "CU-9")
+    desk(
+        "complaint",
+        "open",
+        "CU-9",
+        "--ref",
+        "TKT-3",
+        "--reason",
+        "price",
+        "--received-at",
+        "2023-06-01 08:00",
+        "--summary",
+        "Too dear",
+    )
+    sound = TICKETS.split("4,Jessica Rios")[0]  # tickets 1-3, whose values are all sound
+    path = desk.file("tickets.csv", sound)
+    before = desk.count("customers")
+    out = desk("import", "complaints", path, "--preset", "support-tickets", code=1)
+    assert "complaint TKT-3 belongs to customer CU-9" in out
+    assert "nothing was written for complaints" in out
+    assert desk.count("customers") == before
+    assert desk.count("complaints") == 1
+
+
+def test_a_dry_run_judges_later_steps_against_what_earlier_ones_would_create(
+    desk: Desk,
+) -> None:
+    path = desk.file("retail.csv", RETAIL)
+    out = desk(
+        "import", "purchases", path, "--preset", "online-retail", "--create-missing", "--dry-run"
+    )
+    assert "customers: read 3 rows: 3 created" in out
+    assert "purchases: read 4 rows: 4 created, 0 updated, 0 unchanged, 0 rejected" in out
+    assert desk.count("customers") == 0 and desk.count("purchases") == 0

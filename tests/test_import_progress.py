@@ -42,6 +42,8 @@ def every_ten(monkeypatch: pytest.MonkeyPatch) -> None:
     """Progress every 10 rows, so that small files (quick to write) report several times."""
     monkeypatch.setattr(desk_csv, "PROGRESS_EVERY", EVERY)
     monkeypatch.setattr(desk_csv, "BATCH_ROWS", EVERY)
+    monkeypatch.setattr(desk_csv, "MAX_BATCH_ROWS", EVERY)
+    monkeypatch.setattr(desk_csv, "BATCH_SECONDS", 3600.0)  # batches never shrink below EVERY
 
 
 @pytest.fixture

@@ -10,15 +10,17 @@ _DATE_TIME = re.compile(
     r"(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?"
     r"\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
-# The form desk itself writes (and most files hold): read by the C parser, which is much faster.
-_CANONICAL = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:\d{2})?")
 
 
 def canonical_instant(value: str, tz: tzinfo) -> datetime | None:
     """``value`` as an aware UTC instant when it has the form desk writes
     (``YYYY-MM-DD HH:MM[:SS]``, ``T`` or space, optional ``Z`` or ``±HH:MM``) and is a possible
     date and time; else None (``parse_instant`` reads the other forms and names problems)."""
-    if not _CANONICAL.fullmatch(value):
+    size = len(value)
+    if size < 16 or value[4] != "-" or value[7] != "-" or value[10] not in "T " or value[13] != ":":
+        return None
+    zone = value[19:] if size >= 19 and value[16] == ":" else value[16:]
+    if zone and zone != "Z" and not (len(zone) == 6 and zone[0] in "+-" and zone[3] == ":"):
         return None
     try:
         parsed = datetime.fromisoformat(value)

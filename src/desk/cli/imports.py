@@ -25,7 +25,7 @@ from rich.text import Text
 from desk.cli.context import err_console, get
 from desk.errors import InvalidInput
 from desk.importers.csv_reader import delimiter_named
-from desk.importers.desk_csv import BATCH_ROWS, COLUMNS, ImportReport, Kind, import_file
+from desk.importers.desk_csv import BATCH_SECONDS, COLUMNS, ImportReport, Kind, import_file
 from desk.importers.mapping import (
     Adapter,
     Run,
@@ -54,7 +54,7 @@ app = typer.Typer(
 )
 console = Console(highlight=False, soft_wrap=True)
 
-MAX_PROBLEMS = 50
+MAX_PROBLEMS = 20
 PLAIN_PROGRESS_INTERVAL_S = 3.0
 """Seconds between two progress lines when standard error is not a terminal."""
 
@@ -186,7 +186,8 @@ BatchRowsOption = Annotated[
         "--batch-rows",
         min=1,
         show_default=False,
-        help=f"Rows written per transaction (default {BATCH_ROWS:,}). Each batch is committed on its own, so that "
+        help="Rows written per transaction (by default as many as take about "
+        f"{BATCH_SECONDS} s to write). Each batch is committed on its own, so that "
         "colleagues' saves wait at most a moment; an import stopped part-way keeps its "
         "written batches and running it again completes it.",
     ),
@@ -364,29 +365,25 @@ def _mapped_import(
             as_of=desk.instant(as_of, "--as-of"),
             create_missing=create_missing,
         )
-        outcome = run_preset(
-            preset,
-            file,
-            engine=engine,
-            actor=actor,
-            settings=settings,
-            dry_run=dry_run,
-            skip_invalid=skip_invalid,
-            options=options,
-            stream=stream,
-            batch_rows=batch_rows,
-        )
+        with _progress(file, quiet) as progress:
+            outcome = run_preset(
+                preset,
+                file,
+                engine=engine,
+                actor=actor,
+                settings=settings,
+                dry_run=dry_run,
+                skip_invalid=skip_invalid,
+                options=options,
+                stream=stream,
+                batch_rows=batch_rows,
+                progress=progress,
+            )
         for name in [] if quiet else outcome.agents_added:
             console.print(f"{'would add' if dry_run else 'added'} agent {name}", markup=False)
-        for index, (step_kind, run) in enumerate(outcome.steps):
+        for step_kind, run in outcome.steps:
             label = f"{step_kind.value}: "
             refused = _finish_run(run, file, rejects, dry_run, label, quiet) or refused
-            if dry_run and index > 0 and not quiet:
-                console.print(
-                    f"dry run: the {step_kind.value} were judged by their values only; what they "
-                    "refer to is checked when the earlier steps have been written",
-                    markup=False,
-                )
     else:
         if create_missing or as_of is not None:
             raise InvalidInput("--create-missing and --as-of go with --preset")

@@ -16,6 +16,7 @@ import functools
 import marshal
 import pickle
 import re
+import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -25,7 +26,7 @@ from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any, ClassVar, Generic, Literal, TypeVar, overload
+from typing import IO, Any, ClassVar, Generic, Literal, NamedTuple, TypeVar, overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -431,8 +432,20 @@ class _Cells:
 # --- looking up what rows refer to -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Known:
+@dataclass
+class Pending:
+    """Records an earlier step of the same import will create, so that a later step's rows
+    may refer to them while every step is judged before any is written (a preset's steps).
+
+    An import given a ``Pending`` adds the customers it would create (with their acquisition
+    instant); ``agents`` are names that will be added before the writing starts.
+    """
+
+    customers: dict[str, datetime | None] = field(default_factory=dict)
+    agents: set[str] = field(default_factory=set)
+
+
+class _Known(NamedTuple):
     """A stored customer, as much of it as an import compares."""
 
     id: int
@@ -475,8 +488,14 @@ class _Lookups:
     forgets them), so that memory stays flat however long the file is.
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(
+        self, session: Session, pending: Pending | None = None, *, details: bool = True
+    ) -> None:
         self.session = session
+        self.pending = pending
+        self.details = details
+        """Whether customers are looked up with their name, e-mail and phone (else id only)."""
+        self._placeholders: dict[str, int] = {}
         self._customers: dict[str, _Known | None] = {}
         self._agents: dict[str, Agent | None] = {}
         self._complaints: dict[str, Complaint | None] = {}
@@ -501,12 +520,18 @@ class _Lookups:
     def load_customers(self, refs: Iterable[str]) -> None:
         """Look up the customers of ``refs`` in a few queries."""
         for part in self._missing(refs, self._customers):
-            for id_, ref, name, email, phone in _rows_in(
-                self.session,
-                "SELECT id, ref, name, email, phone FROM customers WHERE ref IN",
-                part,
-            ):
-                self._customers[ref] = _Known(id_, ref, name, email, phone)
+            if self.details:
+                for id_, ref, name, email, phone in _rows_in(
+                    self.session,
+                    "SELECT id, ref, name, email, phone FROM customers WHERE ref IN",
+                    part,
+                ):
+                    self._customers[ref] = _Known(id_, ref, name, email, phone)
+            else:  # the ids are all most kinds need: far less to read
+                for id_, ref in _rows_in(
+                    self.session, "SELECT id, ref FROM customers WHERE ref IN", part
+                ):
+                    self._customers[ref] = _Known(id_, ref, "", None, None)
             for ref in part:
                 self._customers.setdefault(ref, None)
 
@@ -578,7 +603,22 @@ class _Lookups:
     def customer(self, ref: str) -> _Known | None:
         if ref not in self._customers:
             self.load_customers([ref])
-        return self._customers[ref]
+        found = self._customers[ref]
+        if found is None and self.pending is not None and ref in self.pending.customers:
+            # A customer an earlier step creates: no stored id yet (a negative one stands in).
+            number = self._placeholders.setdefault(ref, len(self._placeholders) + 1)
+            return _Known(-number, ref, "", None, None)
+        return found
+
+    def stored_events(
+        self, customer: _Known
+    ) -> dict[datetime, tuple[LifecycleKind, str | None, str | None]]:
+        """A customer's lifecycle events: stored ones, or the acquisition an earlier step
+        gives a customer it creates."""
+        if customer.id >= 0:
+            return _stored_events(customer.id, self.session)
+        acquired = self.pending.customers.get(customer.ref) if self.pending else None
+        return {} if acquired is None else {acquired: (LifecycleKind.acquired, None, None)}
 
     def call(self, ref: str) -> dict[str, Any] | None:
         """A stored call's values (as a calls file holds them), or None."""
@@ -594,7 +634,10 @@ class _Lookups:
 
     def agent(self, name: str) -> Agent | None:
         if name not in self._agents:
-            self._agents[name] = self.session.exec(select(Agent).where(Agent.name == name)).first()
+            found = self.session.exec(select(Agent).where(Agent.name == name)).first()
+            if found is None and self.pending is not None and name in self.pending.agents:
+                found = Agent(id=-1, name=name, active=True)  # added before writing starts
+            self._agents[name] = found
         return self._agents[name]
 
     def complaint(self, ref: str) -> Complaint | None:
@@ -659,6 +702,8 @@ class _Importer(ABC, Generic[R]):
 
     chunked: ClassVar[bool] = True
     """Whether rows may be judged a chunk at a time (else the whole file is judged at once)."""
+    customer_details: ClassVar[bool] = False
+    """Whether ``plan`` compares customers' names, e-mails and phones (else ids suffice)."""
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
@@ -694,6 +739,10 @@ class _Importer(ABC, Generic[R]):
     def group(self, row: R) -> str:
         """Rows of one group are written in the same batch (by default there are no groups)."""
         return ""
+
+    def pend(self, step: _Step[R], pending: Pending) -> None:
+        """Note in ``pending`` what ``step`` would create that later steps may refer to."""
+        return None
 
     def pack(self, step: _Step[R]) -> tuple[str, bytes]:
         """A planned change as staged on disk: its action and what ``write_batch`` needs."""
@@ -798,6 +847,8 @@ class _CustomerRow(_Row):
 
 
 class _Customers(_Importer[_CustomerRow]):
+    customer_details = True
+
     def parse(self, cells: _Cells) -> _CustomerRow:
         row = _CustomerRow(
             **cells.base(),
@@ -817,6 +868,10 @@ class _Customers(_Importer[_CustomerRow]):
 
     def prefetch(self, rows: list[_CustomerRow], lookups: _Lookups) -> None:
         lookups.load_customers(row.ref for row in rows)
+
+    def pend(self, step: _Step[_CustomerRow], pending: Pending) -> None:
+        if step.action == "create":
+            pending.customers[step.row.ref] = step.row.acquired_at
 
     def plan(self, rows: list[_CustomerRow], lookups: _Lookups) -> list[_Step[_CustomerRow]]:
         steps: list[_Step[_CustomerRow]] = []
@@ -953,7 +1008,7 @@ class _Lifecycle(_Importer[_LifecycleRow]):
             found = None
             if customer is not None and customer.id is not None and row.sound:
                 if customer.id not in stored:
-                    stored[customer.id] = _stored_events(customer.id, lookups.session)
+                    stored[customer.id] = lookups.stored_events(customer)
                 found = stored[customer.id].get(row.at)
             if row.reason and (found is None or found[1] != row.reason):
                 self.category(row, "reason", row.reason, lookups)
@@ -1181,7 +1236,14 @@ class _Calls(_Importer[_CallRow]):
         for record, ref, customer_ref, name, channel, direction, start, end, notes in sound:
             known = lookups.customer(customer_ref)
             by = lookups.agent(name)
-            if known is None or by is None or lookups.call(ref) is not None:
+            if (
+                known is None
+                or by is None
+                or known.id < 0
+                or by.id is None
+                or by.id < 0
+                or lookups.call(ref) is not None
+            ):
                 slow.append(record)  # a problem to name, or a stored call to compare
                 continue
             keys.append((ref, record.line, "ref", "this ref is also used", ref))
@@ -1324,7 +1386,7 @@ class _Calls(_Importer[_CallRow]):
                 session=session,
                 actor=actor,
                 at=now,
-                action="import",
+                action=audit.IMPORT,
                 entity="call",
                 entity_ref=f"{source}:{first}-{last}",
                 after={
@@ -1876,11 +1938,36 @@ def _check_header(csv_file: RecordFile, kind: Kind, ignore: frozenset[str]) -> f
     return frozenset(name for name in header if name in columns and name not in ignore)
 
 
-BATCH_ROWS = 20_000
-"""Rows written in one transaction by default: a batch of new calls holds the write lock for
-about a quarter of a second (see bench/import_calls.py), so colleagues' saves barely wait."""
-JUDGE_ROWS = 5000
-"""Rows judged together (what they refer to looked up in bulk), at most."""
+BATCH_SECONDS = 0.2
+"""How long one batch should hold the write lock: unless told a number of rows, an import
+sizes each batch by how fast the last one went, so that colleagues' saves barely wait."""
+BATCH_ROWS = 5000
+"""Rows of the first batch (and the most judged together)."""
+MAX_BATCH_ROWS = 50_000
+"""Rows of a batch at most, however fast writing goes."""
+BATCH_PAUSE_S = 0.01
+"""Pause between two batches on SQLite, long enough for a waiting writer to take the lock
+(waiting writers ask for it every ``db.WRITE_LOCK_POLL_S``)."""
+CACHE_KIB = 64 * 1024
+"""SQLite page cache of the connection an import writes with."""
+
+
+class _Pace:
+    """The size of the next batch: a fixed number of rows, or as many as take about
+    ``BATCH_SECONDS`` to write at the speed of the last batch."""
+
+    def __init__(self, fixed: int | None) -> None:
+        self.fixed = fixed is not None
+        self.rows = max(1, fixed) if fixed is not None else BATCH_ROWS
+
+    def __call__(self) -> int:
+        return self.rows
+
+    def took(self, rows: int, seconds: float) -> None:
+        """A batch of ``rows`` took ``seconds`` to write."""
+        if not self.fixed and rows and seconds > 0:
+            wanted = round(rows * BATCH_SECONDS / seconds)
+            self.rows = max(1, min(MAX_BATCH_ROWS, 2 * rows, wanted))
 
 
 @dataclass
@@ -1899,6 +1986,7 @@ class _Judging:
     """Whether every column of the kind is read and the file is not CSV (nothing to unquote)
     or is: ``fast`` paths need the first, and check values for a leading ``'`` themselves."""
     unquote: bool = False
+    pending: Pending | None = None
     lookups: _Lookups | None = None
 
     @property
@@ -1913,7 +2001,7 @@ class _Judging:
         importer, report = self.importer, self.report
         with db.read_session(self.engine) as session:
             if self.lookups is None:
-                self.lookups = _Lookups(session)
+                self.lookups = _Lookups(session, self.pending, details=importer.customer_details)
             else:
                 self.lookups.begin(session)
             records = importer.fast(records, self, self.lookups)
@@ -1924,6 +2012,8 @@ class _Judging:
             steps = importer.plan(rows, self.lookups)
         staging = self.staging_changes
         for step in steps:
+            if self.pending is not None:
+                importer.pend(step, self.pending)
             if step.action == "create":
                 report.created += 1
             elif step.action == "update":
@@ -2031,16 +2121,16 @@ def import_file(
     adapt: Callable[[RecordFile], RecordFile] | None = None,
     progress: Progress | None = None,
     batch_rows: int | None = None,
+    pending: Pending | None = None,
 ) -> ImportReport:
     """Import one desk CSV (or JSON Lines) file: every row is judged first, then written.
 
-    The file is read once, a chunk of ``batch_rows`` rows at a time: each row's values are
-    checked, what the chunk refers to is looked up in bulk, and each sound row's change is
-    staged in a private temporary file (memory stays flat however long the file is;
-    ``batch_rows`` defaults to ``BATCH_ROWS``). When
-    any row has a problem nothing is written. Otherwise the changes are written in batches of
-    about ``batch_rows``, each batch one short transaction, so that agents' saves wait a
-    moment at most; the store or the database may still refuse a batch (the desk changed
+    The file is read once, ``BATCH_ROWS`` rows at a time: each row's values are checked, what
+    the chunk refers to is looked up in bulk, and each sound row's change is staged in a
+    private temporary file (memory stays flat however long the file is). When any row has a
+    problem nothing is written. Otherwise the changes are written in batches, each one short
+    transaction (``batch_rows`` rows, or by default as many as take about ``BATCH_SECONDS``),
+    so that agents' saves wait a moment at most; the store or the database may still refuse a batch (the desk changed
     meanwhile, or it stayed locked past the timeout): the batches before it stay written, the
     report names the line where writing stopped, and importing the same file again completes
     it, since rows already written are matched by ref (or by their content) and unchanged.
@@ -2054,15 +2144,18 @@ def import_file(
     ``desk.importers.mapping``). ``progress``, when given, is called as
     ``progress(phase, rows, total)`` while rows are read (phase ``"reading"``, total estimated
     from the file's size or None) and written (``"writing"``), every ``PROGRESS_EVERY`` rows
-    and once at the end of each phase.
+    and once at the end of each phase. With ``pending``, rows may refer to what earlier steps
+    will create, and the customers this import would create are added to it.
     """
     with db.read_session(engine) as session:
         acting = require_actor(actor, session=session).name
     report = ImportReport(path=path, kind=kind, dry_run=dry_run)
     importer = _IMPORTERS[kind](report.problems)
-    batch_rows = max(1, batch_rows or BATCH_ROWS)
+    pace = _Pace(batch_rows)
     with Staging() as staging:
-        judging = _Judging(importer, report, engine, staging, min(batch_rows, JUDGE_ROWS), tz)
+        judging = _Judging(
+            importer, report, engine, staging, min(pace(), BATCH_ROWS), tz, pending=pending
+        )
         header = _read_rows(path, kind, judging, ignore_columns, options, stream, adapt, progress)
         doubles = [
             Problem(line, column, value, f"{what} on line {first}")
@@ -2082,7 +2175,7 @@ def import_file(
                 engine=engine,
                 actor=acting,
                 now=now,
-                batch_rows=batch_rows,
+                pace=pace,
                 progress=progress,
             )
     return report
@@ -2105,16 +2198,21 @@ def _write(
     engine: Engine,
     actor: str,
     now: datetime,
-    batch_rows: int,
+    pace: _Pace,
     progress: Progress | None,
 ) -> None:
     """Write the staged changes batch by batch, each in a transaction of its own."""
     total = staging.steps
     written = created = updated = 0
     source = str(report.path)
-    for batch in staging.batches(batch_rows):
+    for batch in staging.batches(pace):
+        started = time.perf_counter()
         try:
             with db.write_session(engine) as session:
+                if engine.dialect.name == "sqlite":
+                    # Room for the indexes a big batch touches: without it, inserting a batch of
+                    # calls takes about a fifth longer (bench/import_calls.py).
+                    session.connection().exec_driver_sql(f"PRAGMA cache_size = -{CACHE_KIB}")
                 importer.write_batch(batch, session=session, actor=actor, now=now, source=source)
         except _Refused as exc:
             _stopped(report, exc.problem, batch[0][0], total - written, created, updated)
@@ -2123,6 +2221,9 @@ def _write(
             problem = Problem(batch[0][0], None, None, exc.message)
             _stopped(report, problem, batch[0][0], total - written, created, updated)
             return
+        pace.took(sum(rows for *_, rows in batch), time.perf_counter() - started)
+        if engine.dialect.name == "sqlite":
+            time.sleep(BATCH_PAUSE_S)  # a colleague waiting to save takes the write lock now
         for _, action, _, rows in batch:
             written += rows
             if action == "update":

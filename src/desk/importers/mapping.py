@@ -50,6 +50,7 @@ from desk.importers.desk_csv import (
     COLUMNS,
     ImportReport,
     Kind,
+    Pending,
     Problem,
     Progress,
     import_file,
@@ -322,6 +323,9 @@ class Trace:
     sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
     problems: dict[int, list[Problem]] = field(default_factory=dict)
     """Problems the adapter found (bad source values), by line."""
+    every: list[CsvRow] = field(default_factory=list)
+    """Every readable source row, those left out included (a preset may need the whole file
+    to decide how to read one row)."""
 
     def fail(self, line: int, column: str | None, value: str | None, reason: str) -> None:
         self.problems.setdefault(line, []).append(Problem(line, column, value, reason))
@@ -498,6 +502,7 @@ def run_import(
     excluded: frozenset[int] = frozenset(),
     progress: Progress | None = None,
     batch_rows: int | None = None,
+    pending: Pending | None = None,
 ) -> Run:
     """Import ``path`` as ``kind`` through an adapter; with ``skip_invalid``, the sound rows only.
 
@@ -526,6 +531,7 @@ def run_import(
             adapt=make_adapter(trace, frozenset(left_out)),
             progress=progress,
             batch_rows=batch_rows,
+            pending=pending,
         )
         relabel(report, trace)
         if not report.problems or not skip_invalid:

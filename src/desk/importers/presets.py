@@ -1,7 +1,9 @@
 """Built-in ways to import four public data sets: a mapping plus a change of shape each.
 
 A preset reads one foreign file and imports it in steps, each an ordinary desk import (every
-row judged, rows matched by ref, so running it again changes nothing):
+row judged, rows matched by ref, so running it again changes nothing). All steps are judged
+before any is written, later steps seeing what earlier ones would create: a file one step
+refuses leaves the desk as it was.
 
 ``support-tickets`` (Kaggle "Customer Support Ticket Dataset") — customers, then complaints.
     Customer ref: the lower-cased e-mail. An e-mail the file gives to more than one name is not
@@ -51,7 +53,7 @@ from sqlmodel import select
 
 from desk import db
 from desk.importers.csv_reader import CsvRow, RecordFile
-from desk.importers.desk_csv import COLUMNS, ImportReport, Kind
+from desk.importers.desk_csv import COLUMNS, ImportReport, Kind, Pending, Progress
 from desk.importers.mapping import (
     AdaptedFile,
     Adapter,
@@ -200,7 +202,7 @@ def _support_steps(path: Path, settings: Settings, services: RecordFile | None) 
     tz = settings.tz
 
     def customers(rows: list[CsvRow], trace: Trace) -> Iterator[CsvRow]:
-        refs = _ticket_refs(rows)
+        refs = _ticket_refs(trace.every or rows)  # the whole file's names, rows left out too
         first: dict[str, tuple[int, dict[str, str]]] = {}
         for row in rows:
             ref, name, email = _ticket_customer(row, refs)
@@ -218,7 +220,7 @@ def _support_steps(path: Path, settings: Settings, services: RecordFile | None) 
             yield _row(line, values)
 
     def complaints(rows: list[CsvRow], trace: Trace) -> Iterator[CsvRow]:
-        refs = _ticket_refs(rows)
+        refs = _ticket_refs(trace.every or rows)
         latest: datetime | None = settings.as_of
         if latest is None:
             for row in rows:
@@ -680,10 +682,16 @@ def _step_adapter(preset: Preset, step: Step, trace: Trace, excluded: frozenset[
 
         def convert(rows: Iterator[CsvRow]) -> Iterator[CsvRow]:
             readable: list[CsvRow] = []
-            for row in source_rows(source, trace, excluded):
+            for row in source_rows(source, trace, frozenset()):
+                left_out = row.line in excluded
+                if left_out:
+                    trace.originals.pop(row.line, None)
                 if row.problem is not None:
-                    yield row
-                else:
+                    if not left_out:
+                        yield row
+                    continue
+                trace.every.append(row)
+                if not left_out:
                     readable.append(row)
             yield from step.convert(readable, trace)
 
@@ -705,31 +713,33 @@ class PresetRun:
         return any(run.refused for _, run in self.steps)
 
 
-def _add_agents(
+def _missing_agents(
     path: Path,
     column: str,
     *,
     engine: Engine,
-    actor: str,
-    now: datetime,
     options: ReadOptions | None,
     data: bytes | None,
-    dry_run: bool,
 ) -> list[str]:
-    """Add the agents the file names that the desk lacks; their names."""
+    """The agents the file names that the desk lacks."""
     with open_records(
         path, options=options, stream=io.BytesIO(data) if data is not None else None
     ) as source:
         names = list(dict.fromkeys(row.values.get(column, "").strip() for row in source.rows()))
-    names = [name for name in names if name]
-    scope = db.read_session if dry_run else db.write_session
-    with scope(engine) as session:
+    with db.read_session(engine) as session:
         known = set(session.exec(select(Agent.name)).all())
-        missing = [name for name in names if name not in known]
-        if not dry_run:
-            for name in missing:
+    return [name for name in names if name and name not in known]
+
+
+def _add_agents(names: list[str], *, engine: Engine, actor: str, now: datetime) -> None:
+    """Add the agents a file needs (once every step of it has been judged sound)."""
+    if not names:
+        return
+    with db.write_session(engine) as session:
+        known = set(session.exec(select(Agent.name)).all())
+        for name in names:
+            if name not in known:
                 add_agent(name, Role.agent, session=session, actor=actor, now=now)
-    return missing
 
 
 def _adapter_of(preset: Preset, step: Step) -> Callable[[Trace, frozenset[int]], Adapter]:
@@ -772,15 +782,16 @@ def run_preset(
     options: ReadOptions | None = None,
     stream: IO[bytes] | None = None,
     batch_rows: int | None = None,
+    progress: Progress | None = None,
 ) -> PresetRun:
-    """Import ``path`` with ``preset``: its steps one after the other.
+    """Import ``path`` with ``preset``: every step judged first, then every step written.
 
     Every row's values are judged first (no database): a row that cannot convert refuses the
-    whole file before anything is written, or with ``skip_invalid`` is left out of every
-    step. Each step is then an import of its own, all or nothing; a step that refuses the file
-    stops the preset (the steps before it stay written, and running the preset again after a
-    fix changes nothing they did). A dry run judges the values, runs the first step (the
-    customers) as a dry run, and reports the later steps from the values alone.
+    whole file, or with ``skip_invalid`` is left out of every step. Then each step is judged
+    against the desk, later steps seeing what earlier ones would create (customers, agents),
+    and only when no step refuses the file is anything written — the agents the file needs,
+    then the steps in order. With ``skip_invalid`` a row any step refuses is left out of every
+    step. A dry run stops after judging. ``progress`` is told each step's reading and writing.
     """
     data = stream.read() if stream is not None else None
     services = None
@@ -800,23 +811,12 @@ def run_preset(
         )
     agents: list[str] = []
     if preset.agents_column and settings.create_missing:
-        agents = _add_agents(
-            path,
-            preset.agents_column,
-            engine=engine,
-            actor=actor,
-            now=settings.now,
-            options=options,
-            data=data,
-            dry_run=dry_run,
+        agents = _missing_agents(
+            path, preset.agents_column, engine=engine, options=options, data=data
         )
-    runs: list[tuple[Kind, Run]] = []
-    excluded = frozenset(trace.problems)
-    for index, step in enumerate(steps):
-        if dry_run and index > 0:
-            runs.append((step.kind, _checked(path, step.kind, trace, read, dry_run)))
-            continue
-        run = run_import(
+
+    def run(step: Step, *, judging: bool, excluded: frozenset[int], pending: Pending | None) -> Run:
+        return run_import(
             path,
             step.kind,
             _adapter_of(preset, step),
@@ -824,22 +824,75 @@ def run_preset(
             actor=actor,
             tz=settings.tz,
             now=settings.now,
-            dry_run=dry_run,
+            dry_run=judging,
             skip_invalid=skip_invalid,
             options=options,
             stream=io.BytesIO(data) if data is not None else None,
             excluded=excluded,
+            progress=_step_progress(progress, step.kind, judging=judging),
             batch_rows=batch_rows,
+            pending=pending,
         )
-        runs.append((step.kind, run))
-        if run.refused:
+
+    # Judge every step, each seeing what the steps before it would create.
+    pending = Pending(agents=set(agents))
+    judged: list[tuple[Kind, Run]] = []
+    excluded = frozenset(trace.problems)
+    for step in steps:
+        outcome = run(step, judging=True, excluded=excluded, pending=pending)
+        judged.append((step.kind, outcome))
+        if outcome.refused:
             break
-        excluded = excluded | frozenset(run.rejected)
+        excluded = excluded | frozenset(outcome.rejected)
+    refused = any(outcome.refused for _, outcome in judged)
+    if dry_run or refused:
+        if skip_invalid and trace.problems and not refused:
+            _add_rejected(judged[-1][1], trace)
+        return PresetRun(judged, agents)
+    # Nothing refused: write, leaving out of every step the rows any step refused.
+    _add_agents(agents, engine=engine, actor=actor, now=settings.now)
+    runs: list[tuple[Kind, Run]] = []
+    for (kind, judgement), step in zip(judged, steps, strict=True):
+        outcome = run(step, judging=False, excluded=excluded, pending=None)
+        _add_judged_rejects(outcome, judgement)
+        runs.append((kind, outcome))
+        if outcome.refused:
+            break
     if skip_invalid and trace.problems:
         kind, last = runs[-1]
         if kind is steps[-1].kind and not last.refused:
             _add_rejected(last, trace)
     return PresetRun(runs, agents)
+
+
+def _step_progress(progress: Progress | None, kind: Kind, *, judging: bool) -> Progress | None:
+    """``progress`` with each phase naming its step: ``checking customers in`` while a step is
+    judged, ``reading customers from`` and ``writing customers from`` while it is written."""
+    if progress is None:
+        return None
+    report = progress
+
+    def told(phase: str, rows: int, total: int | None) -> None:
+        named = f"checking {kind.value} in" if judging else f"{phase} {kind.value} from"
+        report(named, rows, total)
+
+    return told
+
+
+def _add_judged_rejects(run: Run, judgement: Run) -> None:
+    """Count the rows a step refused while judged (left out when written) as its rejects."""
+    fresh = {line: found for line, found in judgement.rejected.items() if line not in run.rejected}
+    if not fresh or not judgement.skipped:
+        return
+    for line, problems in fresh.items():
+        run.rejected[line] = list(problems)
+        run.originals[line] = judgement.originals.get(line, {})
+    run.report.read += len(fresh)
+    run.report.rejected += len(fresh)
+    run.report.problems[:] = [p for line in sorted(run.rejected) for p in run.rejected[line]]
+    run.skipped = True
+    if not run.trace.header:
+        run.trace.header = judgement.trace.header
 
 
 def _checked(path: Path, kind: Kind, trace: Trace, read: int, dry_run: bool) -> Run:

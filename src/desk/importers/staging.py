@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -104,9 +104,9 @@ class Staging:
                 continue
             yield line, first[1], column, what, value
 
-    def batches(self, size: int) -> Iterator[list[tuple[int, str, bytes, int]]]:
+    def batches(self, size: Callable[[], int]) -> Iterator[list[tuple[int, str, bytes, int]]]:
         """The staged changes as ``(line, action, payload, rows)``, in batches of about
-        ``size`` rows.
+        ``size()`` rows (asked again for each batch).
 
         Changes come grouped and, within a group, in file order; a group is never split
         across two batches (a batch grows past ``size`` to hold a group whole).
@@ -119,7 +119,7 @@ class Staging:
         for line, grp, action, payload, rows in self._db.execute(
             f"SELECT line, grp, action, payload, rows FROM steps ORDER BY {order}"
         ):
-            if held >= size and (grp != group or not grp):
+            if held >= size() and (grp != group or not grp):
                 yield batch
                 batch, held = [], 0
             batch.append((line, action, payload, rows))

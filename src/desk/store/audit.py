@@ -55,13 +55,39 @@ def record(
 
 
 def history(entity: str, entity_ref: str, *, session: Session) -> list[AuditRead]:
-    """Every audit entry of one record, oldest first."""
-    rows = session.exec(
-        select(AuditEntry)
-        .where(AuditEntry.entity == entity, AuditEntry.entity_ref == entity_ref)
-        .order_by(col(AuditEntry.id))
+    """Every audit entry of one record, oldest first.
+
+    Records an import created in bulk share one entry per batch (action ``import``, its
+    ``after`` naming the file and each new record's ref and line): such an entry counts for
+    each record it names.
+    """
+    own = session.exec(
+        select(AuditEntry).where(AuditEntry.entity == entity, AuditEntry.entity_ref == entity_ref)
     ).all()
+    batches = session.exec(
+        select(AuditEntry).where(
+            AuditEntry.entity == entity,
+            AuditEntry.action == IMPORT,
+            col(AuditEntry.after).contains(json.dumps(entity_ref), autoescape=True),
+        )
+    ).all()
+    named = [entry for entry in batches if entity_ref in _created(entry)]
+    rows = sorted([*own, *named], key=lambda entry: entry.id or 0)
     return [AuditRead.model_validate(row, from_attributes=True) for row in rows]
+
+
+IMPORT = "import"
+"""The action of an entry recording a batch of records an import created in bulk."""
+
+
+def _created(entry: AuditEntry) -> dict[str, Any]:
+    """The records (ref → line of the file) a bulk import entry names."""
+    try:
+        after = json.loads(entry.after or "{}")
+    except ValueError:
+        return {}
+    created = after.get("created") if isinstance(after, dict) else None
+    return created if isinstance(created, dict) else {}
 
 
 def entries(
