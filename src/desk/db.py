@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,11 +90,19 @@ def _create_private_file(path: Path) -> None:
     os.chmod(path, 0o660)  # the umask may have taken group bits away
 
 
-def make_engine(url: str, *, busy_timeout_s: float = 10.0, create: bool = True) -> Engine:
+def make_engine(
+    url: str | URL,
+    *,
+    busy_timeout_s: float = 10.0,
+    create: bool = True,
+    attach: Mapping[str, Path] | None = None,
+) -> Engine:
     """Build the one engine a process uses for ``url``; nothing connects until it is used.
 
     A SQLite file that does not exist yet is created (mode 0660) when ``create`` is true.
     A SQLite file on a network file system is refused: its locking is not safe there.
+    ``attach`` names other SQLite files every connection attaches (name → file), for work
+    that joins the desk's tables with them (an import's staged rows).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -116,6 +125,7 @@ def make_engine(url: str, *, busy_timeout_s: float = 10.0, create: bool = True) 
         connect_args={"timeout": busy_timeout_s, "check_same_thread": False},
     )
     busy_ms = int(busy_timeout_s * 1000)
+    _BUSY_TIMEOUTS[engine] = busy_timeout_s
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
@@ -127,6 +137,8 @@ def make_engine(url: str, *, busy_timeout_s: float = 10.0, create: bool = True) 
         if path is not None:
             cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = FULL")
+        for name, attached in (attach or {}).items():
+            cursor.execute(f'ATTACH DATABASE ? AS "{name}"', (str(attached),))
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -139,6 +151,14 @@ def make_engine(url: str, *, busy_timeout_s: float = 10.0, create: bool = True) 
             _begin_immediate(connection, busy_timeout_s, busy_ms)
 
     return engine
+
+
+_BUSY_TIMEOUTS: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
+
+
+def busy_timeout(engine: Engine) -> float:
+    """The busy timeout ``engine`` was made with (SQLite; the default for others)."""
+    return _BUSY_TIMEOUTS.get(engine, 10.0)
 
 
 WRITE_LOCK_POLL_S = 0.002

@@ -16,6 +16,17 @@ def canonical_instant(value: str, tz: tzinfo) -> datetime | None:
     """``value`` as an aware UTC instant when it has the form desk writes
     (``YYYY-MM-DD HH:MM[:SS]``, ``T`` or space, optional ``Z`` or ``±HH:MM``) and is a possible
     date and time; else None (``parse_instant`` reads the other forms and names problems)."""
+    parsed = _canonical(value, tz)
+    return None if parsed is None else parsed.astimezone(UTC)
+
+
+def canonical_epoch(value: str, tz: tzinfo) -> int | None:
+    """Like ``canonical_instant``, as desk stores it: whole seconds since 1970."""
+    parsed = _canonical(value, tz)
+    return None if parsed is None else int(parsed.timestamp())
+
+
+def _canonical(value: str, tz: tzinfo) -> datetime | None:
     size = len(value)
     if size < 16 or value[4] != "-" or value[7] != "-" or value[10] not in "T " or value[13] != ":":
         return None
@@ -26,9 +37,7 @@ def canonical_instant(value: str, tz: tzinfo) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(UTC)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
 
 
 def parse_instant(text: str, tz: tzinfo) -> datetime:

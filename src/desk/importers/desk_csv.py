@@ -66,7 +66,7 @@ from desk.store import complaints as complaint_store
 from desk.store import customers as customer_store
 from desk.store import purchases as purchase_store
 from desk.store.agents import require_actor
-from desk.timefmt import canonical_instant, format_instant, from_epoch, parse_instant, to_epoch
+from desk.timefmt import canonical_epoch, format_instant, from_epoch, parse_instant, to_epoch
 
 
 class Kind(StrEnum):
@@ -455,6 +455,8 @@ class _Known(NamedTuple):
     phone: str | None
 
 
+MAX_KNOWN_IDS = 300_000
+"""Customer ids an import remembers between chunks (a few tens of MB at most)."""
 LOOKUP_CHUNK = 2000
 """Refs asked for in one query (well below every engine's limit of bound values)."""
 
@@ -496,6 +498,8 @@ class _Lookups:
         self.details = details
         """Whether customers are looked up with their name, e-mail and phone (else id only)."""
         self._placeholders: dict[str, int] = {}
+        self._ids: dict[str, int] = {}
+        """Customer ref → id, kept from chunk to chunk (up to ``MAX_KNOWN_IDS``)."""
         self._customers: dict[str, _Known | None] = {}
         self._agents: dict[str, Agent | None] = {}
         self._complaints: dict[str, Complaint | None] = {}
@@ -527,11 +531,19 @@ class _Lookups:
                     part,
                 ):
                     self._customers[ref] = _Known(id_, ref, name, email, phone)
-            else:  # the ids are all most kinds need: far less to read
-                for id_, ref in _rows_in(
-                    self.session, "SELECT id, ref FROM customers WHERE ref IN", part
+            else:  # the ids are all most kinds need: far less to read, and kept across chunks
+                unknown = [ref for ref in part if ref not in self._ids]
+                for id_, ref in (
+                    _rows_in(self.session, "SELECT id, ref FROM customers WHERE ref IN", unknown)
+                    if unknown
+                    else ()
                 ):
-                    self._customers[ref] = _Known(id_, ref, "", None, None)
+                    self._ids[ref] = id_
+                for ref in part:
+                    if ref in self._ids:
+                        self._customers[ref] = _Known(self._ids[ref], ref, "", None, None)
+                if len(self._ids) > MAX_KNOWN_IDS:
+                    self._ids.clear()
             for ref in part:
                 self._customers.setdefault(ref, None)
 
@@ -731,6 +743,10 @@ class _Importer(ABC, Generic[R]):
         """Judge and stage the plainest records of a chunk in bulk; the rest, left to
         ``parse`` and ``plan`` (which name every problem). By default there is no fast path."""
         return records
+
+    def settle(self, judging: _Judging) -> None:
+        """Finish judging what ``fast`` staged, once the whole file is read."""
+        return None
 
     def prefetch(self, rows: list[R], lookups: _Lookups) -> None:
         """Look up in bulk what ``rows`` refer to, before ``plan`` asks for it row by row."""
@@ -1145,6 +1161,45 @@ class _CallRow(_Row):
     complaint_ref: str | None
 
 
+_PlainCall = tuple[CsvRow, str, str, str, str, str, int, int | None, str]
+
+
+def _plain_calls(records: list[CsvRow], tz: tzinfo) -> tuple[list[_PlainCall], list[CsvRow]]:
+    """The records of a calls file whose values are all plainly sound, read (ref, customer,
+    agent, channel, direction, start and end in seconds, notes); and the others."""
+    channels, directions = _members(Channel), _members(Direction)
+    slow: list[CsvRow] = []
+    sound: list[_PlainCall] = []
+    for record in records:
+        values = record.values
+        ref, customer, agent, notes = (
+            values["ref"],
+            values["customer_ref"],
+            values["agent"],
+            values["notes"],
+        )
+        channel = values["channel"] or "phone"
+        direction = values["direction"] or "inbound"
+        started = canonical_epoch(values["started_at"], tz)
+        ended_text = values["ended_at"]
+        ended = canonical_epoch(ended_text, tz) if ended_text else None
+        if (
+            not ref
+            or not customer
+            or not agent
+            or values["complaint_ref"]
+            or "'" in (ref[0], customer[0], agent[0], notes[:1])
+            or channel not in channels
+            or direction not in directions
+            or started is None
+            or (ended_text and (ended is None or ended < started))
+        ):
+            slow.append(record)
+            continue
+        sound.append((record, ref, customer, agent, channel, direction, started, ended, notes))
+    return sound, slow
+
+
 class _Calls(_Importer[_CallRow]):
     def parse(self, cells: _Cells) -> _CallRow:
         row = _CallRow(
@@ -1180,53 +1235,36 @@ class _Calls(_Importer[_CallRow]):
         """New calls whose values are all plainly sound (refs, a known agent and customer,
         times as desk writes them, no complaint), judged and staged in bulk.
 
-        Anything else, however slightly off, is left to ``parse`` and ``plan``."""
+        Anything else, however slightly off, is left to ``parse`` and ``plan``. On SQLite the
+        plain rows are staged as they are and judged against the desk with joins once the
+        whole file is read (``settle``); elsewhere they are looked up here, a chunk at a time.
+        """
         if not judging.plain:
             return records
-        tz = judging.tz
-        channels, directions = _members(Channel), _members(Direction)
-        slow: list[CsvRow] = []
-        sound: list[tuple[CsvRow, str, str, str, str, str, int, int | None, str]] = []
-        for record in records:
-            values = record.values
-            ref, customer, agent, notes = (
-                values["ref"],
-                values["customer_ref"],
-                values["agent"],
-                values["notes"],
-            )
-            channel = values["channel"] or "phone"
-            direction = values["direction"] or "inbound"
-            started = canonical_instant(values["started_at"], tz)
-            ended_text = values["ended_at"]
-            ended = canonical_instant(ended_text, tz) if ended_text else None
-            if (
-                not ref
-                or not customer
-                or not agent
-                or values["complaint_ref"]
-                or "'" in (ref[0], customer[0], agent[0], notes[:1])
-                or channel not in channels
-                or direction not in directions
-                or started is None
-                or (ended_text and (ended is None or ended < started))
-            ):
-                slow.append(record)
-                continue
-            sound.append(
-                (
-                    record,
-                    ref,
-                    customer,
-                    agent,
-                    channel,
-                    direction,
-                    int(started.timestamp()),
-                    None if ended is None else int(ended.timestamp()),
-                    notes,
-                )
-            )
+        sound, slow = _plain_calls(records, judging.tz)
         if not sound:
+            return slow
+        if judging.sql is not None:
+            judging.staging.add_calls(
+                [
+                    (
+                        record.line,
+                        ref,
+                        customer,
+                        agent,
+                        record.values["channel"],
+                        record.values["direction"],
+                        record.values["started_at"],
+                        record.values["ended_at"],
+                        notes,
+                        channel,
+                        direction,
+                        start,
+                        end,
+                    )
+                    for record, ref, customer, agent, channel, direction, start, end, notes in sound
+                ]
+            )
             return slow
         lookups.load_customers({row[2] for row in sound})
         lookups.load_calls([row[1] for row in sound])
@@ -1261,6 +1299,32 @@ class _Calls(_Importer[_CallRow]):
             judging.staging.add_step(lines[0], "", _INSERT, marshal.dumps((lines, rows)), len(rows))
         slow.sort(key=lambda record: record.line)
         return slow
+
+    def settle(self, judging: _Judging) -> None:
+        """Judge the staged plain calls against the desk with joins: those it cannot take as
+        they are (an unknown customer or agent, a ref already stored) go row by row; the rest
+        are counted, and staged for writing as ranges of lines."""
+        staging, report = judging.staging, judging.report
+        if judging.sql is None or not staging.has_calls:
+            return
+        staging.settle_calls(judging.sql)
+        width = len(COLUMNS[Kind.calls].order)
+        chunk: list[CsvRow] = []
+        for line, values in staging.slow_calls():
+            chunk.append(CsvRow(line, values, width))
+            if len(chunk) >= judging.chunk_rows:
+                judging.judge(chunk, fast=False)
+                chunk = []
+        judging.judge(chunk, fast=False)
+        if report.dry_run:
+            for line, ref in staging.sound_calls():
+                report.created += 1
+                report.changes.append(PlannedChange(line, "create", f"call {ref}"))
+            return
+        for first, last, count in staging.call_ranges(judging.chunk_rows):
+            report.created += count
+            if judging.staging_changes:
+                staging.add_step(first, "", _RANGE, marshal.dumps((first, last)), count)
 
     def prefetch(self, rows: list[_CallRow], lookups: _Lookups) -> None:
         lookups.load_customers(row.customer_ref for row in rows)
@@ -1366,7 +1430,11 @@ class _Calls(_Importer[_CallRow]):
                 staged_lines, staged_rows = marshal.loads(payload)
                 lines.extend(staged_lines)
                 rows.extend(staged_rows)
-        others = [item for item in items if item[1] != _INSERT]
+        ranges = [marshal.loads(payload) for _, action, payload, _ in items if action == _RANGE]
+        expected = sum(count for _, action, _, count in items if action == _RANGE)
+        others = [item for item in items if item[1] not in (_INSERT, _RANGE)]
+        if ranges:
+            self._insert_ranges(session, ranges, expected, actor=actor, now=now, source=source)
         if rows:
             first, last = min(lines), max(lines)
             try:
@@ -1396,6 +1464,71 @@ class _Calls(_Importer[_CallRow]):
             )
         super().write_batch(others, session=session, actor=actor, now=now, source=source)
 
+    def _insert_ranges(
+        self,
+        session: Session,
+        ranges: list[tuple[int, int]],
+        expected: int,
+        *,
+        actor: str,
+        now: datetime,
+        source: str,
+    ) -> None:
+        """Insert the staged calls of ``ranges`` (lines, both ends included) with one
+        INSERT … SELECT each, joined to their customer and agent, and audit the batch."""
+        connection = session.connection()
+        inserted = 0
+        created: dict[str, int] = {}
+        where = "r.slow = 0 AND r.line BETWEEN ? AND ?"
+        for first, last in ranges:
+            try:
+                result = connection.exec_driver_sql(
+                    "INSERT INTO calls (ref, customer_id, agent_id, channel, direction, "
+                    "started_at, ended_at, notes) SELECT r.ref, cu.id, a.id, r.channel, "
+                    "r.direction, r.started_at, r.ended_at, r.notes "
+                    f"FROM {_STAGE}.calls r JOIN customers cu ON cu.ref = r.customer_ref "
+                    f"JOIN agents a ON a.name = r.agent WHERE {where} ORDER BY r.line",
+                    (first, last),
+                )
+            except sa.exc.IntegrityError as exc:
+                first_line = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
+                raise _Refused(
+                    Problem(
+                        first,
+                        None,
+                        None,
+                        f"the database refused the new calls of lines {first}-{last} "
+                        f"({first_line}); a call with one of their refs may have been logged "
+                        "since the file was checked",
+                    )
+                ) from exc
+            inserted += result.rowcount
+            for ref, line in connection.exec_driver_sql(
+                f"SELECT r.ref, r.line FROM {_STAGE}.calls r WHERE {where}", (first, last)
+            ):
+                created[ref] = line
+        if inserted != expected:
+            first = ranges[0][0]
+            raise _Refused(
+                Problem(
+                    first,
+                    None,
+                    None,
+                    f"{expected - inserted} of the new calls from line {first} on lost their "
+                    "customer or agent since the file was checked (merged or renamed)",
+                )
+            )
+        lines = sorted(created.values())
+        audit.record(
+            session=session,
+            actor=actor,
+            at=now,
+            action=audit.IMPORT,
+            entity="call",
+            entity_ref=f"{source}:{lines[0]}-{lines[-1]}",
+            after={"file": source, "created": created},
+        )
+
     def write(self, step: _Step[_CallRow], *, session: Session, actor: str, now: datetime) -> None:
         row = step.row
         if step.action == "update":
@@ -1420,7 +1553,11 @@ class _Calls(_Importer[_CallRow]):
 
 
 _INSERT = "insert"
-"""The staged action of a new record inserted in bulk with its batch."""
+"""The staged action of new records inserted in bulk with their batch."""
+_RANGE = "insert-range"
+"""The staged action of new calls inserted straight from the staging file (SQLite)."""
+_STAGE = "stage"
+"""The name the staging file is attached under while calls are written from it."""
 
 _CALL_COLUMNS = (
     "ref",
@@ -1987,6 +2124,8 @@ class _Judging:
     or is: ``fast`` paths need the first, and check values for a leading ``'`` themselves."""
     unquote: bool = False
     pending: Pending | None = None
+    sql: Path | None = None
+    """The desk's SQLite file, when plain new calls are judged there with joins."""
     lookups: _Lookups | None = None
 
     @property
@@ -1994,8 +2133,10 @@ class _Judging:
         """Whether changes are staged: only while they may be written (no problem so far)."""
         return not self.report.dry_run and not self.report.problems
 
-    def judge(self, records: list[CsvRow]) -> None:
-        """Judge one chunk of records against the desk as it is now; stage their changes."""
+    def judge(self, records: list[CsvRow], *, fast: bool = True) -> None:
+        """Judge one chunk of records against the desk as it is now; stage their changes.
+
+        ``fast``: let the importer take the plainest records in bulk first."""
         if not records:
             return
         importer, report = self.importer, self.report
@@ -2004,7 +2145,8 @@ class _Judging:
                 self.lookups = _Lookups(session, self.pending, details=importer.customer_details)
             else:
                 self.lookups.begin(session)
-            records = importer.fast(records, self, self.lookups)
+            if fast:
+                records = importer.fast(records, self, self.lookups)
             rows = [self.parse(record) for record in records]
             if not rows:
                 return
@@ -2156,7 +2298,11 @@ def import_file(
         judging = _Judging(
             importer, report, engine, staging, min(pace(), BATCH_ROWS), tz, pending=pending
         )
+        desk_file = db.sqlite_path(engine.url)
+        if desk_file is not None and pending is None:
+            judging.sql = desk_file
         header = _read_rows(path, kind, judging, ignore_columns, options, stream, adapt, progress)
+        importer.settle(judging)
         doubles = [
             Problem(line, column, value, f"{what} on line {first}")
             for line, first, column, what, value in staging.doubles()
@@ -2168,16 +2314,29 @@ def import_file(
         if report.problems:
             _refuse(report, header)
         elif not dry_run:
-            _write(
-                staging,
-                importer,
-                report,
-                engine=engine,
-                actor=acting,
-                now=now,
-                pace=pace,
-                progress=progress,
-            )
+            writer = engine
+            if staging.has_calls and desk_file is not None:
+                # New calls go in straight from the staging file: every connection attaches it.
+                writer = db.make_engine(
+                    engine.url,
+                    busy_timeout_s=db.busy_timeout(engine),
+                    create=False,
+                    attach={_STAGE: staging.path},
+                )
+            try:
+                _write(
+                    staging,
+                    importer,
+                    report,
+                    engine=writer,
+                    actor=acting,
+                    now=now,
+                    pace=pace,
+                    progress=progress,
+                )
+            finally:
+                if writer is not engine:
+                    writer.dispose()
     return report
 
 
