@@ -780,10 +780,12 @@ def test_a_closed_pipe_ends_the_export_quietly(tmp_path: Path) -> None:
     engine = db.make_engine(url)
     db.migrate(engine)
     add_calls(engine, 3_000, 0)  # about 1 MB of CSV: far more than a pipe holds
+    with db.write_session(engine) as s:
+        agents.add_agent(ACTOR, Role.supervisor, session=s, actor=None, now=NOW)
     engine.dispose()
     exe = shutil.which("desk") or str(Path(sys.executable).parent / "desk")
     process = subprocess.Popen(
-        [exe, "--db", url, "export", "calls"],
+        [exe, "--db", url, "--agent", ACTOR, "export", "calls"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

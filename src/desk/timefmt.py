@@ -111,6 +111,20 @@ def format_instant(instant: datetime | None, tz: tzinfo = UTC) -> str:
     return instant.astimezone(tz).isoformat(timespec="seconds")
 
 
+_SPAN = re.compile(r"(\d+)\s*([dhms])")
+_SPAN_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds of a span written ``90m``, ``4h``, ``1d 12h``, ``2h 30m`` or ``45s``; raises
+    ValueError naming the problem."""
+    value = text.strip().lower()
+    parts = _SPAN.findall(value)
+    if not parts or _SPAN.sub("", value).strip():
+        raise ValueError(f"{text!r} is not a duration (expected e.g. 30m, 4h, 1d 12h)")
+    return sum(int(number) * _SPAN_SECONDS[unit] for number, unit in parts)
+
+
 def format_duration(seconds: float | int | None) -> str:
     """A compact human duration: ``45s``, ``12m``, ``3h 05m``, ``2d 04h``; ``—`` for None."""
     if seconds is None:

@@ -104,6 +104,12 @@ class DeskContext:
 
         return require_actor(self.actor, session=session).name
 
+    def supervising(self, session: Session) -> str:
+        """The acting supervisor's name; refused for an agent, or when nobody is named."""
+        from desk.store.agents import require_actor
+
+        return require_actor(self.actor, session=session, supervisor=True).name
+
     @property
     def actor(self) -> str | None:
         """The acting agent's name, from --agent, DESK_AGENT or the settings file."""

@@ -261,7 +261,7 @@ def merge(
 
     desk = get(ctx)
     with desk.reading() as session:
-        desk.acting(session)
+        desk.supervising(session)  # refused before anything is shown
         plan = plan_merge(keep, other, session=session)
     moving = [
         f"{count} {_MOVED_LABELS.get(table, (table, table))[count != 1]}"

@@ -128,6 +128,7 @@ def _export(
     if demo and kind in AS_OF_KINDS:
         err_console.print(f"(demo desk: judged as of its story's end, {format_instant(when, tz)})")
     with desk.reading() as session:
+        desk.supervising(session)  # every export holds customers' personal data
         if output is None or str(output) == "-":
             try:
                 export(kind, fmt, sys.stdout, session=session, tz=tz, as_of=when, window=window)

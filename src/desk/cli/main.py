@@ -9,7 +9,18 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
-from desk.cli import agents, calls, complaints, customers, exports, imports, points, stats, system
+from desk.cli import (
+    agents,
+    calls,
+    complaints,
+    customers,
+    exports,
+    imports,
+    points,
+    setup,
+    stats,
+    system,
+)
 from desk.cli.context import DeskContext, err_console
 from desk.config import load_settings
 from desk.errors import DeskError
@@ -46,6 +57,8 @@ app.add_typer(points.app, name="points")
 app.add_typer(stats.app, name="stats")
 app.add_typer(imports.app, name="import")
 app.add_typer(exports.app, name="export")
+app.add_typer(setup.categories, name="category")
+app.add_typer(setup.sla, name="sla")
 system.register(app)
 
 

@@ -49,6 +49,7 @@ from desk.models import (
     Purchase,
 )
 from desk.store import audit
+from desk.store.agents import require_actor
 from desk.store.customers import check_timeline, read_customer
 from desk.timefmt import format_instant
 
@@ -595,6 +596,7 @@ def merge_customers(
     The caller's transaction holds it all, and one ``merge`` audit entry under KEEP's ref
     records OTHER's data, the rows moved and ``merged_into``.
     """
+    require_actor(actor, session=session, supervisor=True)
     keep, other = _both(keep_ref, other_ref, session=session, lock=True)
     plan = _plan(keep, other, session=session)
     assert keep.id is not None and other.id is not None
