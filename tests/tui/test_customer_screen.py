@@ -207,3 +207,56 @@ async def test_usable_at_80x24(make_app: MakeApp, demo_engine: Engine) -> None:
         assert timeline.right <= 80 and timeline.height >= 6
         assert ledger.right <= 80 and ledger.bottom <= 23 and ledger.height >= 4
         assert timeline.bottom <= ledger.y
+
+
+async def test_h_shows_the_customers_history_of_changes(
+    make_app: MakeApp, demo_engine: Engine
+) -> None:
+    """The audit trail per customer: changes to them and to their records, who and when."""
+    from desk.models import CustomerCreate
+    from desk.store import customers
+    from desk.store.context import customer_history
+    from desk.tui.screens.history import CustomerHistoryScreen
+
+    with db.write_session(demo_engine) as s:
+        customers.add_customer(
+            CustomerCreate(ref="HX-1", name="Hist Ory"),
+            session=s,
+            actor="Jonas Weber",
+            now=STORY_END,
+        )
+        customers.update_customer(
+            "HX-1", {"email": "h@example.com"}, session=s, actor="Jonas Weber", now=STORY_END
+        )
+        purchases.add_purchase(
+            PurchaseCreate(ref="HXP-1", customer_ref="HX-1", at=STORY_END, amount=Decimal("9.50")),
+            session=s,
+            actor="Jonas Weber",
+            now=STORY_END,
+        )
+    with db.read_session(demo_engine) as s:
+        items = customer_history("HX-1", session=s)
+    assert [item.what.split(":")[0] for item in items] == [
+        "purchase HXP-1",
+        "changed",
+        "created",
+    ]
+    assert all(item.agent == "Jonas Weber" for item in items)
+    assert "email — → h@example.com" in items[1].what
+    app = make_app(start_screen=lambda: CustomerScreen("HX-1"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("h")
+        await settle(app, pilot)
+        assert isinstance(app.screen, CustomerHistoryScreen)
+        box = app.screen.query_one("#history-box", OptionList)
+        lines = []
+        for index in range(box.option_count):
+            prompt = box.get_option_at_index(index).prompt
+            lines.append(prompt.plain if isinstance(prompt, Content) else str(prompt))
+        assert len(lines) == 3
+        assert lines[0].startswith("2025-11-20 15:00  Jonas Weber  purchase HXP-1")
+        assert box.border_title == "History of HX-1 · 3 changes"
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert isinstance(app.screen, CustomerScreen)

@@ -441,6 +441,42 @@ def complaint_history(ref: str, *, session: Session, tz: tzinfo = UTC) -> list[H
     return [item for _, _, item in sorted(changes + noted, key=lambda row: row[:2])]
 
 
+def customer_history(
+    ref: str, *, session: Session, tz: tzinfo = UTC, limit: int = 200
+) -> list[HistoryItem]:
+    """Every audited change of customer ``ref``, newest first (at most ``limit``): to the
+    customer itself (details, lifecycle, points, merges, erasure) and to their calls,
+    complaints and purchases, each named by what it changed."""
+    customer = customer_by_ref(ref, session=session)
+    owned: list[tuple[str, Any]] = [
+        ("call", Call),
+        ("complaint", Complaint),
+        ("purchase", Purchase),
+    ]
+    conditions = [sa.and_(col(AuditEntry.entity) == "customer", col(AuditEntry.entity_ref) == ref)]
+    for entity, model in owned:
+        refs = sa.select(model.ref).where(model.customer_id == customer.id)
+        conditions.append(
+            sa.and_(col(AuditEntry.entity) == entity, col(AuditEntry.entity_ref).in_(refs))
+        )
+    entries = session.exec(
+        select(AuditEntry)
+        .where(sa.or_(*conditions))
+        .order_by(col(AuditEntry.id).desc())
+        .limit(limit)
+    ).all()
+    items: list[HistoryItem] = []
+    for entry in entries:
+        if entry.entity == "complaint" or entry.action not in ("create", "erase"):
+            what = _describe(entry, tz)
+        else:
+            what = {"create": "created", "erase": "personal data erased"}[entry.action]
+        if entry.entity != "customer":
+            what = f"{entry.entity} {entry.entity_ref}: {what}"
+        items.append(HistoryItem(entry.at, entry.agent, what))
+    return items
+
+
 # --- SLA ---------------------------------------------------------------------------------
 
 

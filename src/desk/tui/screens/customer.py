@@ -148,6 +148,7 @@ class CustomerScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "reload", "Reload", id="customer.reload"),
+        Binding("h", "history", "History", id="customer.history"),
         Binding("escape", "back", "Back", id="customer.back"),
     ]
 
@@ -250,6 +251,12 @@ class CustomerScreen(Screen[None]):
     def action_reload(self) -> None:
         """Read the customer again."""
         self.load()
+
+    def action_history(self) -> None:
+        """Show every recorded change to this customer and their records."""
+        from desk.tui.screens.history import CustomerHistoryScreen
+
+        self.app.push_screen(CustomerHistoryScreen(self.ref))
 
     def action_back(self) -> None:
         """Back to where the agent came from."""
