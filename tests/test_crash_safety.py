@@ -124,6 +124,7 @@ def _wait_gone(url: str) -> None:
 def test_a_writer_killed_mid_save_loses_no_acknowledged_save(desk_url: str) -> None:
     rng = random.Random(4)
     acknowledged: set[str] = set()
+    before: set[str] = set()
     for round_ in range(4):
         process = subprocess.Popen(
             [sys.executable, "-c", WRITER, desk_url, str(round_ * 100_000)],
@@ -151,8 +152,10 @@ def test_a_writer_killed_mid_save_loses_no_acknowledged_save(desk_url: str) -> N
         _intact(desk_url)
         refs, audited = _stored(desk_url)
         assert acknowledged <= refs  # every acknowledged save is there
-        assert len(refs - acknowledged) <= 1  # at most the one committed as it was killed
+        # Besides, at most the one save this writer committed as it was killed.
+        assert len(refs - acknowledged - before) <= 1
         assert refs == audited  # each call whole: with its audit entry, and no entry alone
+        before = refs
 
 
 def test_the_cli_killed_at_any_moment_keeps_the_database_whole(
@@ -164,7 +167,18 @@ def test_the_cli_killed_at_any_moment_keeps_the_database_whole(
     rng = random.Random(7)
     acknowledged: set[str] = set()
     killed = 0
-    for n in range(12):
+    # How long one save takes on this machine now: kills land anywhere from start-up to commit.
+    started = time.monotonic()
+    subprocess.run(
+        [exe, "--db", desk_url, "--agent", AGENT, "call", "log", "CU-1", "--ref", "CLI-TIMING"],
+        capture_output=True,
+        env=env,
+        check=True,
+    )
+    took = time.monotonic() - started
+    acknowledged.add("CLI-TIMING")
+    n = 0
+    while n < 12 or ((not killed or len(acknowledged) < 2) and n < 40):
         ref = f"CLI{n:03d}"
         process = subprocess.Popen(
             [exe, "--db", desk_url, "--agent", AGENT, "call", "log", "CU-1", "--ref", ref],
@@ -174,7 +188,7 @@ def test_the_cli_killed_at_any_moment_keeps_the_database_whole(
             env=env,
         )
         try:
-            out, err = process.communicate(timeout=0.4 + rng.random() * 1.2)
+            out, err = process.communicate(timeout=took * rng.uniform(0.4, 1.4))
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGKILL)
             out, err = process.communicate(timeout=30)
@@ -187,6 +201,7 @@ def test_the_cli_killed_at_any_moment_keeps_the_database_whole(
         refs, audited = _stored(desk_url)
         assert acknowledged <= refs
         assert refs == audited
-        assert refs <= {f"CLI{i:03d}" for i in range(n + 1)}
+        assert refs <= {"CLI-TIMING"} | {f"CLI{i:03d}" for i in range(n + 1)}
+        n += 1
     assert killed, "no run was killed: the timeouts were all too long for this machine"
-    assert acknowledged, "no run finished: the timeouts were all too short for this machine"
+    assert len(acknowledged) > 1, "no run finished: the timeouts were all too short"

@@ -136,3 +136,19 @@ def print_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     writer.writerow(header)
     for row in rows:
         writer.writerow(["" if value is None else value for value in row])
+
+
+def warn_password_in_argv(target: str | None) -> None:
+    """Warn when a database URL given on the command line holds a password."""
+    if target and "://" in target:
+        from sqlalchemy.engine import make_url
+
+        try:
+            password = make_url(target).password
+        except Exception:  # a malformed URL is reported when it is used
+            return
+        if password:
+            err_console.print(
+                "warning: a password on the command line is visible to other users of this "
+                "machine; put it in DESK_DB, ~/.pgpass or the settings file (mode 0600) instead"
+            )

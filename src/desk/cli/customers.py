@@ -290,3 +290,70 @@ def merge(
         result = merge_customers(keep, other, session=session, actor=actor, now=desk.now())
     moved = sum(result.moved.values())
     console.print(f"Merged {result.merged} into {result.keep.ref}: {moved} records moved.")
+
+
+# --- privacy ---------------------------------------------------------------------------------
+
+_CLEARED_LABELS = {
+    "calls.notes": ("the notes of {n} call", "the notes of {n} calls"),
+    "complaints.summary": ("the summary of {n} complaint", "the summaries of {n} complaints"),
+    "complaints.detail": ("the details of {n} complaint", "the details of {n} complaints"),
+    "complaint_notes.text": ("{n} complaint note", "{n} complaint notes"),
+    "lifecycle_events.detail": (
+        "the details of {n} lifecycle event",
+        "the details of {n} lifecycle events",
+    ),
+    "points_ledger.reason": (
+        "the reason of {n} loyalty ledger line",
+        "the reasons of {n} loyalty ledger lines",
+    ),
+}
+_FIELD_LABELS = {"ref": "ref", "name": "name", "email": "e-mail", "phone": "phone"}
+
+
+@app.command("erase")
+def erase(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="The customer's ref.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase a customer's personal data (supervisors only); their records stay, anonymous, so
+    every figure stays the same."""
+    from desk.store.erase import ERASED_NAME, erase_customer, plan_erase
+
+    desk = get(ctx)
+    with desk.reading() as session:
+        plan = plan_erase(ref, session=session, actor=desk.actor)  # refused before asking
+    if not plan.already_erased:
+        console.print(
+            f"Erase {plan.ref} {plan.name}: their name, e-mail, phone and ref, and the free text "
+            "of their calls, complaints, complaint notes, lifecycle events and loyalty ledger. "
+            "Their records stay, anonymous, so every figure stays the same. This cannot be "
+            "undone.",
+            markup=False,
+        )
+        if not yes and not typer.confirm("Erase?", default=False):
+            console.print("Not erased; nothing was changed.")
+            raise typer.Exit(1)
+    with desk.writing() as session:
+        result = erase_customer(ref, session=session, actor=desk.actor, now=desk.now())
+    cleared = [
+        _CLEARED_LABELS.get(column, (f"{{n}} {column}",) * 2)[count != 1].format(n=count)
+        for column, count in result.cleared.items()
+        if count
+    ]
+    if result.already_erased:
+        done = f"cleared what was added since: {', '.join(cleared)}" if cleared else "nothing to do"
+        console.print(f"{result.ref} was already erased; {done}.", markup=False)
+        return
+    fields = ", ".join(_FIELD_LABELS.get(field, field) for field in result.fields)
+    console.print(f"Erased {ref}: it is now {result.ref} {ERASED_NAME!r}.", markup=False)
+    console.print(f"  erased its {fields}", markup=False)
+    console.print(
+        f"  cleared {', '.join(cleared) if cleared else 'no free text (there was none)'}",
+        markup=False,
+    )
+    console.print(
+        f"  kept {sum(result.kept.values())} anonymous records, so every figure stays the same",
+        markup=False,
+    )

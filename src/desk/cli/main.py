@@ -14,6 +14,7 @@ from desk.cli import (
     calls,
     complaints,
     customers,
+    db,
     exports,
     imports,
     points,
@@ -21,7 +22,7 @@ from desk.cli import (
     stats,
     system,
 )
-from desk.cli.context import DeskContext, err_console
+from desk.cli.context import DeskContext, err_console, warn_password_in_argv
 from desk.config import load_settings
 from desk.errors import DeskError
 
@@ -57,24 +58,10 @@ app.add_typer(points.app, name="points")
 app.add_typer(stats.app, name="stats")
 app.add_typer(imports.app, name="import")
 app.add_typer(exports.app, name="export")
+app.add_typer(db.app, name="db")
 app.add_typer(setup.categories, name="category")
 app.add_typer(setup.sla, name="sla")
 system.register(app)
-
-
-def _warn_password_in_argv(target: str | None) -> None:
-    if target and "://" in target:
-        from sqlalchemy.engine import make_url
-
-        try:
-            password = make_url(target).password
-        except Exception:  # a malformed URL is reported when it is used
-            return
-        if password:
-            err_console.print(
-                "warning: a password on the command line is visible to other users of this "
-                "machine; put it in DESK_DB, ~/.pgpass or the settings file (mode 0600) instead"
-            )
 
 
 @app.callback(invoke_without_command=True)
@@ -97,7 +84,7 @@ def main(
     ] = None,
 ) -> None:
     """desk: log calls, file complaints under the reason customers could leave, keep customers."""
-    _warn_password_in_argv(database)
+    warn_password_in_argv(database)
     try:
         settings = load_settings(agent=agent, timezone=timezone)
     except ValidationError as exc:

@@ -484,7 +484,7 @@ class CustomerIndex:
                     col(AuditEntry.id) > self._max_audit_id - LATE_COMMIT_WINDOW,
                     AuditEntry.entity == "customer",
                     # A merge fills the kept customer's e-mail and phone: reload it too.
-                    col(AuditEntry.action).in_(("update", "merge")),
+                    col(AuditEntry.action).in_(("update", "merge", "erase")),
                 )
                 .distinct()
             ).all()
