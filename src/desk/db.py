@@ -198,6 +198,11 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def translate_error(error: exc.DBAPIError) -> DeskError:
+    """A database error in words an agent understands (busy, refused, unavailable)."""
+    return _translate(error)
+
+
 def _translate(error: exc.DBAPIError) -> DeskError:
     text = str(error.orig) if error.orig is not None else str(error)
     lowered = text.lower()

@@ -82,9 +82,13 @@ class CopyReport:
         return tuple(table for table in self.tables if not table.ok)
 
 
+TRANSIENT = frozenset({"presence"})
+"""Tables of who is looking at what right now: not copied (they expire within a minute)."""
+
+
 def tables() -> list[sa.Table]:
-    """desk's tables, each after the tables it refers to."""
-    return list(SQLModel.metadata.sorted_tables)
+    """desk's tables that a copy carries, each after the tables it refers to."""
+    return [table for table in SQLModel.metadata.sorted_tables if table.name not in TRANSIENT]
 
 
 def copy_database(
@@ -289,7 +293,7 @@ def _new_file_removed_on_failure(target_url: str) -> Iterator[None]:
 
 
 def _unknown_tables(connection: sa.Connection) -> list[tuple[str, int]]:
-    known = {table.name for table in tables()} | _BOOKKEEPING
+    known = {table.name for table in tables()} | _BOOKKEEPING | TRANSIENT
     names = sorted(set(sa.inspect(connection).get_table_names()) - known)
     return [(name, _count(connection, sa.table(name))) for name in names]
 

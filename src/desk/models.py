@@ -311,6 +311,17 @@ class AuditEntry(SQLModel, table=True):
     after: str | None = None
 
 
+class Presence(SQLModel, table=True):
+    """A desk that has a complaint open right now (a heartbeat; stale rows mean nothing)."""
+
+    __tablename__: ClassVar[str] = "presence"
+
+    desk_id: str = Field(primary_key=True)
+    complaint_ref: str = Field(primary_key=True, index=True)
+    agent: str
+    seen_at: datetime = _instant()
+
+
 class Meta(SQLModel, table=True):
     """Facts about the database itself (for example the instant a demo story ends)."""
 

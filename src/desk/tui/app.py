@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import ClassVar, TypeVar
@@ -21,6 +24,7 @@ from desk.config import Settings
 from desk.errors import DeskError
 from desk.live import ChangeWatcher
 from desk.models import AgentRead, Role
+from desk.store.presence import heartbeat, leave, presence_session
 from desk.tui.commands import DeskCommands
 from desk.tui.messages import DataChanged
 
@@ -70,6 +74,12 @@ class DeskApp(App[None]):
         self._start_screen = start_screen
         self.database_label = db.display_url(engine.url)
         self._watcher = ChangeWatcher(engine)
+        self.desk_id = uuid.uuid4().hex
+        """This desk among all desks on the database (its presence rows carry it)."""
+        self._showing: dict[str, int] = {}
+        # Heartbeats and leaving run in worker threads: one at a time, so that a heartbeat
+        # under way can never bring back a row that leaving has just removed.
+        self._presence_lock = threading.Lock()
 
     @property
     def is_supervisor(self) -> bool:
@@ -112,6 +122,48 @@ class DeskApp(App[None]):
         with db.write_session(self.engine) as session:
             return fn(session)
 
+    # --- presence ------------------------------------------------------------------------------
+
+    def presence_now(self) -> datetime:
+        """The wall-clock instant presence is measured by (the same at every desk)."""
+        return system_now()
+
+    def show_complaint(self, ref: str) -> None:
+        """A screen started showing complaint ``ref`` (call from the UI thread)."""
+        self._showing[ref] = self._showing.get(ref, 0) + 1
+
+    def hide_complaint(self, ref: str) -> None:
+        """A screen stopped showing ``ref``; the last one to stop removes the heartbeat."""
+        left = self._showing.get(ref, 0) - 1
+        if left > 0:
+            self._showing[ref] = left
+            return
+        self._showing.pop(ref, None)
+        self.run_worker(
+            lambda: self.leave_complaint(ref),
+            thread=True,
+            group="presence",
+            exit_on_error=False,
+        )
+
+    def beat(self, ref: str) -> None:
+        """Renew this desk's heartbeat on ``ref`` while it is shown (call from a thread)."""
+        with self._presence_lock:
+            if ref not in self._showing:
+                return
+            with presence_session(self.engine) as session:
+                heartbeat(
+                    self.desk_id, self.agent.name, ref, session=session, now=self.presence_now()
+                )
+
+    def leave_complaint(self, ref: str | None = None) -> None:
+        """Remove this desk's heartbeat on ``ref`` (None: on every complaint)."""
+        with self._presence_lock:
+            if ref is not None and ref in self._showing:
+                return  # shown again meanwhile
+            with presence_session(self.engine) as session:
+                leave(self.desk_id, session=session, complaint_ref=ref)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Every worker's failure becomes a notification; the desk never dies of one."""
         if event.state is WorkerState.ERROR and event.worker.error is not None:
@@ -125,6 +177,7 @@ class DeskApp(App[None]):
                 title="Not saved" if "save" in error.message else "desk",
                 severity="error",
                 timeout=10,
+                markup=False,  # database errors quote SQL with [brackets]
             )
         else:
             self.notify(
@@ -132,6 +185,7 @@ class DeskApp(App[None]):
                 title="Something went wrong",
                 severity="error",
                 timeout=10,
+                markup=False,  # database errors quote SQL with [brackets]
             )
 
     def action_help(self) -> None:
@@ -143,3 +197,7 @@ class DeskApp(App[None]):
 
     def on_unmount(self) -> None:
         self._watcher.close()
+        self._showing.clear()
+        # When the database cannot be reached the rows expire by themselves, as a dead desk's do.
+        with contextlib.suppress(Exception):
+            self.leave_complaint()

@@ -3,6 +3,7 @@ change an agent makes to it (each saved against the version the agent saw)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, ClassVar, cast
@@ -20,6 +21,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from desk.errors import DeskError, StaleEdit
 from desk.models import ComplaintRead, Priority, Status
+from desk.store import presence
 from desk.store.context import (
     ComplaintView,
     ComplaintWork,
@@ -119,11 +121,16 @@ FIELDS: tuple[tuple[str, str], ...] = (
 """The complaint's fields as shown: widget id and label."""
 
 
-def title_content(complaint: ComplaintRead) -> Content:
-    """The complaint's ref, status, priority and channel."""
+def title_content(complaint: ComplaintRead, also_open: Sequence[str] = ()) -> Content:
+    """The complaint's ref, status, priority and channel, and who else has it open."""
     c = complaint
-    return Content.assemble(
+    title = Content.assemble(
         (c.ref, "bold"), f"  {c.status.value} · {c.priority.value} priority · {c.channel.value}"
+    )
+    if not also_open:
+        return title
+    return Content.assemble(
+        title, "\n", ("● Also open: ", "bold $text-warning"), ", ".join(also_open)
     )
 
 
@@ -461,6 +468,17 @@ class ComplaintScreen(Screen[None]):
         complaint: ComplaintRead
         kind: WorkKind
 
+    @dataclass
+    class Presence(Message, bubble=False):
+        """Who else has the complaint open, as just read."""
+
+        agents: list[str]
+
+    HEARTBEAT_SECONDS: ClassVar[float] = presence.HEARTBEAT_S
+    """How often the desk tells the others that it still shows the complaint."""
+    PRESENCE_SECONDS: ClassVar[float] = 3.0
+    """How often the screen asks who else has the complaint open."""
+
     def __init__(self, ref: str) -> None:
         super().__init__()
         self.ref = ref
@@ -470,6 +488,9 @@ class ComplaintScreen(Screen[None]):
         """What the agent typed and has not saved yet, per kind of change."""
         self._stale: WorkKind | None = None
         self._reapply: WorkKind | None = None
+        self.also_open: list[str] = []
+        """The agents who have the complaint open at other desks, as last read."""
+        self._beat_failed = False
 
     @property
     def desk(self) -> DeskApp:
@@ -495,6 +516,47 @@ class ComplaintScreen(Screen[None]):
         self.query_one("#customer-panel").border_title = "Customer"
         self.load()
         self.set_interval(1.0, self._tick)
+        self.desk.show_complaint(self.ref)
+        self.beat()
+        self.set_interval(self.HEARTBEAT_SECONDS, self.beat)
+        self.set_interval(self.PRESENCE_SECONDS, self.read_presence)
+
+    def on_unmount(self) -> None:
+        self.desk.hide_complaint(self.ref)
+
+    # --- presence --------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="complaint-beat", exit_on_error=False)
+    def beat(self) -> None:
+        """Renew this desk's heartbeat on the complaint; a failure is told once, not crashed on."""
+        try:
+            self.desk.beat(self.ref)
+        except Exception as error:
+            if not self._beat_failed:
+                self._beat_failed = True
+                self.app.call_from_thread(self.desk.report_error, error)
+            return
+        self._beat_failed = False
+        self.read_presence()
+
+    @work(thread=True, exclusive=True, group="complaint-presence", exit_on_error=False)
+    def read_presence(self) -> None:
+        """Read who else has the complaint open, then post ``Presence``."""
+        desk = self.desk
+        agents = desk.read(
+            lambda s: presence.others(self.ref, desk.desk_id, session=s, now=desk.presence_now())
+        )
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Presence(agents))
+
+    @on(Presence)
+    def _presence(self, message: Presence) -> None:
+        if message.agents != self.also_open:
+            self.also_open = message.agents
+            if self.view is not None:
+                self.query_one("#title", Static).update(
+                    title_content(self.view.complaint, self.also_open)
+                )
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -525,7 +587,7 @@ class ComplaintScreen(Screen[None]):
             return
         tz = self.desk.settings.tz
         now = self.desk.now()
-        self.query_one("#title", Static).update(title_content(self.view.complaint))
+        self.query_one("#title", Static).update(title_content(self.view.complaint, self.also_open))
         for field, value in field_values(self.view, tz, now).items():
             self.query_one(f"#{field}", Static).update(value)
         self.query_one("#row-detail").display = bool(self.view.complaint.detail)

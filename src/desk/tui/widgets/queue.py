@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import ClassVar, cast
 
 from rich.style import Style
 from sqlmodel import Session
+from textual import on, work
 from textual.geometry import Region
+from textual.message import Message
 from textual.strip import Strip
+from textual.worker import get_current_worker
 
+from desk.store.presence import open_elsewhere
 from desk.store.queue import (
     CallRow,
     QueueRow,
@@ -118,6 +122,7 @@ class QueueTable(PagedTable[QueueRow]):
         "queue-table--in-time",
         "queue-table--at-risk",
         "queue-table--breached",
+        "queue-table--elsewhere",
     }
 
     DEFAULT_CSS = """
@@ -125,6 +130,7 @@ class QueueTable(PagedTable[QueueRow]):
         & > .queue-table--in-time { color: $success; }
         & > .queue-table--at-risk { color: $warning; text-style: bold; }
         & > .queue-table--breached { color: $error; text-style: bold; }
+        & > .queue-table--elsewhere { color: $warning; }
     }
     """
 
@@ -132,6 +138,14 @@ class QueueTable(PagedTable[QueueRow]):
 
     TICK_SECONDS = 1.0
     """How often the countdowns are redrawn (they are computed, never re-read)."""
+    PRESENCE_SECONDS = 3.0
+    """How often the table asks which of the complaints on screen other desks have open."""
+
+    @dataclass
+    class _Presence(Message, bubble=False):
+        """Which complaints on screen other desks have open: ref → agents."""
+
+        found: dict[str, list[str]] = field(default_factory=dict)
 
     def __init__(
         self,
@@ -143,6 +157,12 @@ class QueueTable(PagedTable[QueueRow]):
     ) -> None:
         super().__init__(QueueSource(owner), QUEUE_COLUMNS, name=name, id=id, classes=classes)
         self._now: datetime | None = None
+        self._elsewhere: dict[str, list[str]] = {}
+
+    @property
+    def elsewhere(self) -> dict[str, list[str]]:
+        """The complaints on screen that other desks have open (ref → agents), as last read."""
+        return self._elsewhere
 
     @property
     def owner(self) -> str | None:
@@ -161,8 +181,37 @@ class QueueTable(PagedTable[QueueRow]):
         return self.owner is not None
 
     def on_mount(self) -> None:
-        """Start the countdown clock."""
+        """Start the countdown clock and the presence reads."""
         self.set_interval(self.TICK_SECONDS, self.tick)
+        self.set_interval(self.PRESENCE_SECONDS, self.read_presence)
+
+    def read_presence(self) -> None:
+        """Ask, in a worker, which of the complaints on screen other desks have open."""
+        top = int(self.scroll_y)
+        refs = [
+            row.ref
+            for index in range(top, top + self._visible_rows)
+            if (row := self.row_at(index)) is not None
+        ]
+        self._read_presence(refs)
+
+    @work(thread=True, exclusive=True, group="queue-presence", exit_on_error=False)
+    def _read_presence(self, refs: list[str]) -> None:
+        desk = self._desk
+        try:
+            found = desk.read(
+                lambda s: open_elsewhere(refs, desk.desk_id, session=s, now=desk.presence_now())
+            )
+        except Exception:
+            return  # a marker is a nicety: the list's own reads tell of a database in trouble
+        if not get_current_worker().is_cancelled:
+            self.post_message(self._Presence(found))
+
+    @on(_Presence)
+    def _presence_read(self, message: _Presence) -> None:
+        if message.found != self._elsewhere:
+            self._elsewhere = message.found
+            self.refresh()
 
     def tick(self) -> None:
         """Redraw the countdown cells of the visible rows from the desk's clock."""
@@ -185,6 +234,12 @@ class QueueTable(PagedTable[QueueRow]):
             text, state = sla_cell(row, self._now or self._desk.now())
             return text, self._state_style(state)
         if column.key == "owner":
+            others = self._elsewhere.get(row.ref)
+            if others:
+                # Who else has it open, by first name (the complaint screen names them in full).
+                marker = "● " + ", ".join(name.split(" ", 1)[0] for name in others)
+                owner = f"{marker} · {row.owner}" if row.owner else marker
+                return owner, self.get_component_rich_style("queue-table--elsewhere", partial=True)
             return row.owner or "—"
         return super().cell(row, column)
 
