@@ -293,6 +293,22 @@ def test_a_stale_edit_is_refused_naming_who_changed_what_and_when(desk: sa.Engin
     assert (kept.priority, kept.category, kept.version) == (Priority.urgent, "service", 2)
 
 
+def test_a_stale_resolve_says_who_resolved_it_not_just_that_it_is_resolved(
+    desk: sa.Engine,
+) -> None:
+    ref = open_one(desk)
+    with db.write_session(desk) as s:
+        complaints.resolve(ref, session=s, actor="Jonas Weber", now=NOW, expected_version=1)
+    for attempt in (complaints.resolve, complaints.respond):
+        with pytest.raises(StaleEdit) as caught, db.write_session(desk) as s:
+            attempt(ref, session=s, actor=ACTOR, now=NOW, expected_version=1)
+        assert "Jonas Weber" in str(caught.value)
+    with pytest.raises(StaleEdit), db.write_session(desk) as s:
+        complaints.reopen(ref, session=s, actor=ACTOR, now=NOW, expected_version=1)
+    with pytest.raises(RuleViolation, match="already resolved"), db.write_session(desk) as s:
+        complaints.resolve(ref, session=s, actor=ACTOR, now=NOW, expected_version=2)
+
+
 def test_two_sessions_saving_the_same_version_cannot_both_win(desk: sa.Engine) -> None:
     ref = open_one(desk)
     # Both agents loaded version 1; the version-guarded UPDATE lets exactly one save land.

@@ -162,7 +162,10 @@ def busy_timeout(engine: Engine) -> float:
 
 
 WRITE_LOCK_POLL_S = 0.002
-"""How often a writer waiting for SQLite's write lock asks for it again."""
+"""How soon a writer waiting for SQLite's write lock first asks for it again."""
+WRITE_LOCK_POLL_MAX_S = 0.008
+"""How long a waiting writer sleeps between two asks at most: well under an import's pause
+between batches (so it gets in), while many waiting agents do not burn the CPU asking."""
 
 
 def _begin_immediate(connection: sa.Connection, timeout_s: float, busy_ms: int) -> None:
@@ -170,11 +173,12 @@ def _begin_immediate(connection: sa.Connection, timeout_s: float, busy_ms: int) 
 
     SQLite's own busy handler sleeps up to 100 ms between tries, so a writer that saves batch
     after batch (an import) could take the lock again and again while a waiting agent sleeps;
-    asking often lets a waiting writer in as soon as the lock is free.
+    asking every few milliseconds lets a waiting writer in as soon as the lock is free.
     """
     dbapi_connection = connection.connection.driver_connection
     assert isinstance(dbapi_connection, sqlite3.Connection)
     deadline = time.monotonic() + timeout_s
+    pause = WRITE_LOCK_POLL_S
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout = 0")
     try:
@@ -185,7 +189,8 @@ def _begin_immediate(connection: sa.Connection, timeout_s: float, busy_ms: int) 
             except sqlite3.OperationalError as error:
                 if "locked" not in str(error) and "busy" not in str(error):
                     break
-            time.sleep(WRITE_LOCK_POLL_S)
+            time.sleep(pause)
+            pause = min(pause * 2, WRITE_LOCK_POLL_MAX_S)
         # The last try goes through SQLAlchemy, so that a refusal reads like any other error.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     finally:

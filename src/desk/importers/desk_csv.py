@@ -2084,7 +2084,7 @@ MAX_BATCH_ROWS = 50_000
 """Rows of a batch at most, however fast writing goes."""
 BATCH_PAUSE_S = 0.01
 """Pause between two batches on SQLite, long enough for a waiting writer to take the lock
-(waiting writers ask for it every ``db.WRITE_LOCK_POLL_S``)."""
+(waiting writers ask for it at least every ``db.WRITE_LOCK_POLL_MAX_S``)."""
 CACHE_KIB = 64 * 1024
 """SQLite page cache of the connection an import writes with."""
 

@@ -256,6 +256,7 @@ def respond(
 ) -> ComplaintRead:
     """Record a response: the first one sets the first-response time; ``pending`` waits on the customer."""
     complaint = complaint_by_ref(ref, session=session)
+    _not_stale(complaint, expected_version, session=session)
     if complaint.status == Status.resolved.value:
         raise RuleViolation(f"complaint {ref} is resolved; reopen it first")
     changes: dict[str, Any] = {}
@@ -276,6 +277,13 @@ def respond(
     )
 
 
+def _not_stale(complaint: Complaint, expected_version: int | None, *, session: Session) -> None:
+    """Refuse a change based on an older version, naming who changed what and when — before
+    any rule about the complaint's state, so that the agent learns what happened."""
+    if expected_version is not None and complaint.version != expected_version:
+        raise StaleEdit(_stale_message(complaint, expected_version, session=session))
+
+
 def resolve(
     ref: str,
     *,
@@ -287,6 +295,7 @@ def resolve(
 ) -> ComplaintRead:
     """Resolve a complaint; a resolution is also its first response if none came before."""
     complaint = complaint_by_ref(ref, session=session)
+    _not_stale(complaint, expected_version, session=session)
     if complaint.status == Status.resolved.value:
         raise RuleViolation(f"complaint {ref} is already resolved")
     when = at or now
@@ -314,6 +323,7 @@ def reopen(
 ) -> ComplaintRead:
     """Reopen a resolved complaint (its first response stays; its resolution is cleared)."""
     complaint = complaint_by_ref(ref, session=session)
+    _not_stale(complaint, expected_version, session=session)
     if complaint.status != Status.resolved.value:
         raise RuleViolation(f"complaint {ref} is not resolved")
     return change_complaint(
