@@ -1559,17 +1559,8 @@ _RANGE = "insert-range"
 _STAGE = "stage"
 """The name the staging file is attached under while calls are written from it."""
 
-_CALL_COLUMNS = (
-    "ref",
-    "customer_id",
-    "agent_id",
-    "channel",
-    "direction",
-    "started_at",
-    "ended_at",
-    "notes",
-    "complaint_id",
-)
+# The calls table's columns but its id, in the table's order (as staged rows hold them).
+_CALL_COLUMNS = tuple(column.name for column in Call.__table__.columns if column.name != "id")  # type: ignore[attr-defined]
 
 
 # complaints -----------------------------------------------------------------------------------
