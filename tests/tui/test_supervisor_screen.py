@@ -611,6 +611,11 @@ async def test_changes_during_a_read_cause_one_more_read_not_one_each(
     monkeypatch.setattr(supervisor_screen, "team_times", slow_team_times)
     app = make_app(start_screen=lambda: SupervisorScreen())
     async with app.run_test(size=(120, 40)) as pilot:
+        # The watcher's first look always reports a change: let it happen before counting.
+        for _ in range(500):
+            if app._watcher._last is not None:
+                break
+            await pilot.pause(0.01)
         await settle(app, pilot)
         before = len(reads)  # the first read, and one for the watcher's first look
         gate.clear()
