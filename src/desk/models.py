@@ -322,6 +322,18 @@ class Presence(SQLModel, table=True):
     seen_at: datetime = _instant()
 
 
+class ErasedRef(SQLModel, table=True):
+    """The digest of a ref an erased customer had, so that no import brings them back.
+
+    Only a SHA-256 digest is kept, never the ref itself: desk can tell whether a ref it is given
+    belonged to someone erased, but cannot list who was erased."""
+
+    __tablename__: ClassVar[str] = "erased_refs"
+
+    digest: str = Field(primary_key=True)
+    erased_at: datetime = _instant()
+
+
 class Meta(SQLModel, table=True):
     """Facts about the database itself (for example the instant a demo story ends)."""
 

@@ -64,6 +64,7 @@ from desk.store import audit
 from desk.store import calls as call_store
 from desk.store import complaints as complaint_store
 from desk.store import customers as customer_store
+from desk.store import erase as erase_store
 from desk.store import purchases as purchase_store
 from desk.store.agents import require_actor
 from desk.timefmt import canonical_epoch, format_instant, from_epoch, parse_instant, to_epoch
@@ -891,10 +892,24 @@ class _Customers(_Importer[_CustomerRow]):
 
     def plan(self, rows: list[_CustomerRow], lookups: _Lookups) -> list[_Step[_CustomerRow]]:
         steps: list[_Step[_CustomerRow]] = []
+        erased = erase_store.erased_among(
+            [row.ref for row in rows if row.sound and lookups.customer(row.ref) is None],
+            session=lookups.session,
+        )
         for row in rows:
             if not row.sound:
                 continue
             existing = lookups.customer(row.ref)
+            if existing is None and row.ref in erased:
+                when = erased[row.ref].date().isoformat()
+                self.problem(
+                    row,
+                    "ref",
+                    f"customer {row.ref} was erased on {when} and an import does not bring an "
+                    "erased person back; if they have come back as a customer, add them with "
+                    "`desk customer add`",
+                )
+                continue
             if existing is None:
                 steps.append(_Step(row, "create"))
                 continue

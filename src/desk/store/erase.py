@@ -15,6 +15,7 @@ SLA breaches, loyalty balances and cohorts all come out exactly as before.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -31,6 +32,7 @@ from desk.models import (
     Complaint,
     ComplaintNote,
     Customer,
+    ErasedRef,
     LifecycleEvent,
     PointsEntry,
     Purchase,
@@ -73,6 +75,25 @@ class ErasedRead(_Plain):
     def changed(self) -> bool:
         """Whether anything was erased at all."""
         return bool(self.fields) or any(self.cleared.values())
+
+
+def ref_digest(ref: str) -> str:
+    """The digest desk keeps of an erased customer's old ref (SHA-256, hexadecimal)."""
+    return hashlib.sha256(ref.encode("utf-8")).hexdigest()
+
+
+def erased_among(refs: Sequence[str], *, session: Session) -> dict[str, datetime]:
+    """Which of ``refs`` an erased customer had, with when they were erased."""
+    digests: dict[str, str] = {ref_digest(ref): ref for ref in refs}
+    found: dict[str, datetime] = {}
+    wanted = sorted(digests)
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        for digest, at in session.exec(
+            select(ErasedRef.digest, ErasedRef.erased_at).where(col(ErasedRef.digest).in_(chunk))
+        ).all():
+            found[digests[digest]] = at
+    return found
 
 
 def was_erased(ref: str, *, session: Session) -> bool:
@@ -261,7 +282,8 @@ def erase_customer(ref: str, *, session: Session, actor: str | None, now: dateti
     The erasure is audited: one ``erase`` entry under the customer's new ref names the fields
     erased and counts the records cleared and kept, and one ``erase`` entry per complaint
     touched names its fields cleared. None of them holds any of the erased values, nor the old
-    ref.
+    ref. The old ref's digest goes to ``erased_refs`` (see ``ErasedRef``), so that an import
+    naming it later is refused instead of creating the person again.
 
     Older audit entries are left as they are. The audit log is append-only (the database
     refuses to change or delete its rows, and desk has no path that does), because it is the
@@ -285,6 +307,9 @@ def erase_customer(ref: str, *, session: Session, actor: str | None, now: dateti
 
     fields: list[str] = []
     if not already:
+        digest = ref_digest(customer.ref)
+        if session.get(ErasedRef, digest) is None:
+            session.add(ErasedRef(digest=digest, erased_at=now))
         refs.assign(customer, Customer, ERASED_PREFIX, session=session)
         fields.append("ref")
     if customer.name != ERASED_NAME:
