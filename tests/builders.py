@@ -1,10 +1,16 @@
-"""Insert fixture rows directly (SQLModel), so metrics tests do not depend on the store."""
+"""Insert fixture rows directly (SQLModel), so metrics tests do not depend on the store; read
+what a command stored, on either engine; and name the PostgreSQL databases a whole run shares."""
 
 from __future__ import annotations
 
 import itertools
+import os
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
 from desk.models import (
@@ -129,3 +135,68 @@ class Rows:
                 customer_id=customer_id, at=at("2025-01-01T00:00"), action=action, points=points
             )
         )
+
+
+def query(url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Every row ``sql`` gives on the desk database at ``url`` (SQLite or PostgreSQL)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+def count(url: str, table: str) -> int:
+    """How many rows ``table`` of the desk database at ``url`` holds."""
+    value = query(url, f"SELECT count(*) FROM {table}")[0][0]
+    assert isinstance(value, int)
+    return value
+
+
+def counts(url: str, tables: tuple[str, ...]) -> dict[str, int]:
+    """How many rows each of ``tables`` holds, read in one transaction."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {
+                table: int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+                for table in tables
+            }
+    finally:
+        engine.dispose()
+
+
+# --- PostgreSQL databases shared by every test process of a run ------------------------------------
+
+PG_URL = os.environ.get("DESK_TEST_PG_URL")
+"""The test server (``DESK_TEST_PG_URL``); None runs the suite on SQLite only."""
+RUN_VARIABLE = "DESK_TEST_RUN"
+"""Names the whole run: set by the process that starts the xdist workers, inherited by them."""
+RUN_FOLDER_VARIABLE = "DESK_TEST_RUN_FOLDER"
+"""A folder for the whole run, made and removed by the same process."""
+
+
+def run_folder() -> Path:
+    """The folder every test process of this run shares (removed when the run ends)."""
+    return Path(os.environ[RUN_FOLDER_VARIABLE])
+
+
+def run_pg_prefix() -> str:
+    """How the names of this run's shared PostgreSQL databases begin (dropped when it ends)."""
+    return f"desk_run_{os.environ[RUN_VARIABLE]}_"
+
+
+def new_shared_pg_database(name: str) -> str:
+    """The URL of ``name``, a new, empty database for the whole run (one left behind by a fill
+    that stopped half-way is dropped first); ``desk init`` makes it a desk."""
+    assert PG_URL is not None
+    database = run_pg_prefix() + name
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
+    finally:
+        admin.dispose()
+    return make_url(PG_URL).set(database=database).render_as_string(hide_password=False)

@@ -1,4 +1,6 @@
-"""The import benchmark script runs end to end and reports figures that add up."""
+"""The import benchmark script runs end to end and reports figures that add up.
+
+SQLite only: the benchmark measures desk's import into a SQLite file against bare sqlite3."""
 
 from __future__ import annotations
 

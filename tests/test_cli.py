@@ -7,8 +7,12 @@ import stat
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
+from builders import query
+from desk import db
 from desk.cli.main import app
 
 runner = CliRunner()
@@ -172,6 +176,8 @@ def test_customer_list_search_treats_input_as_text(desk: Desk) -> None:
     assert len(json.loads(desk("customer", "list", "--json"))) == 2
 
 
+# SQLite only: a path names a file, which desk creates private (PostgreSQL databases are made
+# by their server's administrator).
 def test_a_new_database_path_is_created_and_we_say_where(tmp_path: Path) -> None:
     target = tmp_path / "fresh" / "desk.db"
     result = runner.invoke(app, ["--db", str(target), "agent", "add", "Anna Berg"])
@@ -181,17 +187,20 @@ def test_a_new_database_path_is_created_and_we_say_where(tmp_path: Path) -> None
 
 
 def test_database_comes_from_desk_db_when_no_option(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    empty_db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    target = tmp_path / "env.db"
-    monkeypatch.setenv("DESK_DB", str(target))
+    path = db.sqlite_path(empty_db_url)  # SQLite: a plain path, as people write it
+    monkeypatch.setenv("DESK_DB", str(path) if path is not None else empty_db_url)
     monkeypatch.setenv("DESK_AGENT", "Anna Berg")
+    if path is None:
+        assert runner.invoke(app, ["init"]).exit_code == 0
     assert runner.invoke(app, ["agent", "add", "Anna Berg"]).exit_code == 0
     result = runner.invoke(app, ["customer", "add", "Env Customer"])
     assert result.exit_code == 0, result.output
-    assert target.exists()
+    assert query(empty_db_url, "SELECT name FROM customers") == [("Env Customer",)]
 
 
+# SQLite only: the default desk is a file in the person's data folder.
 def test_default_database_is_per_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DESK_DB", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
@@ -202,13 +211,13 @@ def test_default_database_is_per_user(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_settings_file_supplies_agent_and_time_zone(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = tmp_path / "config.toml"
     config.write_text('agent = "Anna Berg"\ntimezone = "Europe/Berlin"\n')
     monkeypatch.setenv("DESK_CONFIG", str(config))
     monkeypatch.delenv("DESK_AGENT", raising=False)
-    db_path = str(tmp_path / "t.db")
+    db_path = db_url
     assert runner.invoke(app, ["--db", db_path, "agent", "add", "Anna Berg"]).exit_code == 0
     assert (
         runner.invoke(
@@ -250,14 +259,32 @@ def test_a_password_in_the_url_is_warned_about_and_never_printed(tmp_path: Path)
     assert result.exit_code == 1
 
 
-def test_init_reports_what_it_did(tmp_path: Path) -> None:
-    target = tmp_path / "i.db"
-    first = runner.invoke(app, ["--db", str(target), "init"])
+def test_a_password_in_the_url_of_a_server_that_answers_is_never_printed(pg_url: str) -> None:
+    with_password = make_url(pg_url).set(password="s3cret").render_as_string(hide_password=False)
+    listed = runner.invoke(app, ["--db", with_password, "agent", "list"])
+    assert listed.exit_code == 0, listed.output  # the test server does not ask for it
+    assert "visible to other users" in listed.stderr
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:  # no longer a desk: the message names the database
+        conn.execute(sa.text("DROP TABLE alembic_version"))
+    engine.dispose()
+    refused = runner.invoke(app, ["--db", with_password, "agent", "list"])
+    assert refused.exit_code == 1
+    assert "postgres:***@" in refused.stderr and "is not a desk database yet" in refused.stderr
+    assert "s3cret" not in listed.stdout + listed.stderr + refused.stdout + refused.stderr
+
+
+def test_init_reports_what_it_did(empty_db_url: str) -> None:
+    first = runner.invoke(app, ["--db", empty_db_url, "init"])
     assert first.exit_code == 0, first.output
-    again = runner.invoke(app, ["--db", str(target), "init"])
+    assert f"(schema {db.head_revision()})" in first.stdout
+    if db.sqlite_path(empty_db_url) is None:  # a new SQLite file is made a desk as it is created
+        assert "Initialised" in first.stdout
+    again = runner.invoke(app, ["--db", empty_db_url, "init"])
     assert "up to date" in again.stdout
 
 
+# SQLite only: `desk demo --out` writes a file (a demo on PostgreSQL is in test_demo.py).
 def test_demo_writes_a_desk_and_refuses_to_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "demo.db"
     args = [
@@ -283,6 +310,7 @@ def test_demo_writes_a_desk_and_refuses_to_overwrite(tmp_path: Path) -> None:
     assert runner.invoke(app, [*args, "--force"]).exit_code == 0
 
 
+# SQLite only: sample.db is the demo file shipped with desk.
 def test_sample_db_is_a_demo_desk_at_the_current_schema() -> None:
     from desk import db
 
@@ -309,14 +337,17 @@ def test_bare_desk_needs_a_known_agent(desk: Desk, monkeypatch: pytest.MonkeyPat
     assert "no agent named 'Nobody'" in out and "Jonas Weber" in out
 
 
-def test_the_installed_command_runs_in_a_subprocess(tmp_path: Path) -> None:
+def test_the_installed_command_runs_in_a_subprocess(db_url: str, tmp_path: Path) -> None:
     import shutil
     import subprocess
     import sys
 
     exe = shutil.which("desk") or str(Path(sys.executable).parent / "desk")
+    # On SQLite a new file, which desk makes a desk; on PostgreSQL the test's database.
+    new_file = db.sqlite_path(db_url) is not None
+    target = str(tmp_path / "s.db") if new_file else db_url
     done = subprocess.run(
-        [exe, "--db", str(tmp_path / "s.db"), "agent", "list", "--json"],
+        [exe, "--db", target, "agent", "list", "--json"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -324,4 +355,4 @@ def test_the_installed_command_runs_in_a_subprocess(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
-    assert "Created a new desk database" in done.stderr
+    assert ("Created a new desk database" in done.stderr) == new_file

@@ -21,6 +21,7 @@ from desk.models import Agent, Customer, SQLModel
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
+# SQLite only: these are SQLite's own settings (PostgreSQL's counterpart is the next test).
 def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(sqlite_url: str) -> None:
     engine = db.make_engine(sqlite_url, busy_timeout_s=7)
     with engine.connect() as conn:
@@ -30,14 +31,28 @@ def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(sqlite_url: st
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
 
 
+def test_postgresql_connections_wait_for_a_lock_at_most_the_busy_timeout(pg_url: str) -> None:
+    engine = db.make_engine(pg_url, busy_timeout_s=7)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "7s"
+    finally:
+        engine.dispose()
+    assert db.busy_timeout(engine) == 7
+
+
 def test_make_engine_does_not_connect(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "new.db"
     engine = db.make_engine(f"sqlite:///{target}")
     # The file is created with its mode, but no connection has been opened yet.
     assert engine.pool.checkedout() == 0
     assert target.exists()
+    # Nothing listens on port 1: a PostgreSQL engine is made all the same.
+    server = db.make_engine("postgresql+psycopg://desk@127.0.0.1:1/desk")
+    assert server.pool.checkedout() == 0
 
 
+# SQLite only: file modes (PostgreSQL's data is its server's).
 def test_new_database_file_is_private_to_owner_and_group(tmp_path: Path) -> None:
     target = tmp_path / "desk.db"
     engine = db.make_engine(f"sqlite:///{target}")
@@ -51,6 +66,7 @@ def test_new_database_file_is_private_to_owner_and_group(tmp_path: Path) -> None
     assert stat.S_IMODE(target.stat().st_mode) == 0o660
 
 
+# SQLite only: SQLite's one write lock (PostgreSQL writers lock rows, not the database).
 def test_write_transactions_take_the_write_lock_when_they_begin(sqlite_url: str) -> None:
     engine = db.make_engine(sqlite_url, busy_timeout_s=0.2)
     with db.write_session(engine) as session:
@@ -61,16 +77,18 @@ def test_write_transactions_take_the_write_lock_when_they_begin(sqlite_url: str)
         other.close()
 
 
-def test_readers_do_not_block_a_writer(sqlite_url: str) -> None:
-    engine = db.make_engine(sqlite_url, busy_timeout_s=0.5)
+def test_readers_do_not_block_a_writer(db_url: str) -> None:
+    engine = db.make_engine(db_url, busy_timeout_s=0.5)
     with db.read_session(engine) as reader:
         reader.exec(select(Agent)).all()
         with db.write_session(engine) as writer:
             writer.add(Agent(name="Jonas Weber", role="agent"))
     with db.read_session(engine) as session:
         assert session.exec(select(Agent.name)).all() == ["Jonas Weber"]
+    engine.dispose()
 
 
+# SQLite only: SQLite's write lock (the same on PostgreSQL, with a locked table, is the next test).
 def test_busy_database_gives_a_clear_error_and_a_failed_save_never_appears_later(
     sqlite_url: str,
 ) -> None:
@@ -91,6 +109,28 @@ def test_busy_database_gives_a_clear_error_and_a_failed_save_never_appears_later
         assert session.exec(select(Agent.name)).all() == ["Real"]
 
 
+def test_a_lock_held_too_long_gives_a_clear_error_and_a_failed_save_never_appears_later_on_postgresql(
+    pg_url: str,
+) -> None:
+    """The PostgreSQL side of the test above: another transaction locks the agents table."""
+    engine = db.make_engine(pg_url, busy_timeout_s=0.2)
+    blocker = sa.create_engine(pg_url)
+    with blocker.connect() as other:
+        other.execute(sa.text("LOCK TABLE agents IN EXCLUSIVE MODE"))
+        with (
+            pytest.raises(DatabaseBusy, match="nothing was saved"),
+            db.write_session(engine) as session,
+        ):
+            session.add(Agent(name="Ghost", role="agent"))
+        other.rollback()
+    blocker.dispose()
+    with db.write_session(engine) as session:
+        session.add(Agent(name="Real", role="agent"))
+    with db.read_session(engine) as session:
+        assert session.exec(select(Agent.name)).all() == ["Real"]
+    engine.dispose()
+
+
 def test_an_error_inside_a_save_rolls_it_back_whole(engine: sa.Engine) -> None:
     with pytest.raises(RuntimeError), db.write_session(engine) as session:
         session.add(Agent(name="Half", role="agent"))
@@ -102,8 +142,8 @@ def test_an_error_inside_a_save_rolls_it_back_whole(engine: sa.Engine) -> None:
         assert session.exec(select(Agent.name)).all() == ["Whole"]
 
 
-def test_concurrent_writers_never_see_locked_errors(sqlite_url: str) -> None:
-    engine = db.make_engine(sqlite_url, busy_timeout_s=10)
+def test_concurrent_writers_never_see_locked_errors(db_url: str) -> None:
+    engine = db.make_engine(db_url, busy_timeout_s=10)
     errors: list[BaseException] = []
 
     def work(worker: int) -> None:
@@ -123,8 +163,10 @@ def test_concurrent_writers_never_see_locked_errors(sqlite_url: str) -> None:
     assert errors == []
     with db.read_session(engine) as session:
         assert len(session.exec(select(Customer.id)).all()) == 160
+    engine.dispose()
 
 
+# SQLite only: a SQLite file on a network file system (PostgreSQL is what desk points to instead).
 def test_network_file_system_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(db, "filesystem_type", lambda path: "nfs4")
     with pytest.raises(DatabaseUnavailable, match="PostgreSQL"):
@@ -201,9 +243,10 @@ def test_init_upgrades_a_database_of_the_previous_schema_keeping_rows(db_url: st
     old.dispose()
 
 
-def test_an_empty_database_is_not_a_desk_until_initialised(tmp_path: Path) -> None:
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+def test_an_empty_database_is_not_a_desk_until_initialised(empty_db_url: str) -> None:
+    engine = db.make_engine(empty_db_url)
     with pytest.raises(DatabaseUnavailable, match="desk init"):
         db.require_current_schema(engine)
     assert db.migrate(engine).before is None
     db.require_current_schema(engine)
+    engine.dispose()

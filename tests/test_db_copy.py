@@ -2,6 +2,7 @@
 
 SQLite to SQLite always; SQLite to PostgreSQL, PostgreSQL to SQLite and PostgreSQL to
 PostgreSQL when ``DESK_TEST_PG_URL`` names a server (each test gets empty databases of its own).
+Tests that take ``kind`` copy between two databases of that engine, or refuse to.
 """
 
 from __future__ import annotations
@@ -188,6 +189,7 @@ def _insert_id(url: str, table: str, values: dict[str, Any]) -> int:
         engine.dispose()
 
 
+ENGINES = ["sqlite", "postgresql"]
 PAIRS = [
     ("sqlite", "sqlite"),
     ("sqlite", "postgresql"),
@@ -254,10 +256,11 @@ def test_a_target_that_desk_init_just_created_is_accepted(
     assert _rows(target) == _rows(source)
 
 
-def test_big_tables_stream_in_batches(make_database: MakeDatabase) -> None:
-    source = make_database("sqlite", "source.db")
+@pytest.mark.parametrize("kind", ENGINES)
+def test_big_tables_stream_in_batches(make_database: MakeDatabase, kind: str) -> None:
+    source = make_database(kind, "source.db")
     _fill(source)
-    target = make_database("sqlite", "target.db")
+    target = make_database(kind, "target.db")
     seen: dict[str, list[tuple[int, int]]] = {}
 
     report = dbcopy.copy_database(
@@ -274,27 +277,29 @@ def test_big_tables_stream_in_batches(make_database: MakeDatabase) -> None:
     assert _rows(target) == _rows(source)
 
 
-def test_quiet_prints_no_progress(make_database: MakeDatabase) -> None:
-    source = make_database("sqlite", "source.db")
+@pytest.mark.parametrize("kind", ENGINES)
+def test_quiet_prints_no_progress(make_database: MakeDatabase, kind: str) -> None:
+    source = make_database(kind, "source.db")
     _fill(source)
 
-    out, err = _copy(source, make_database("sqlite", "target.db"), "--quiet")
+    out, err = _copy(source, make_database(kind, "target.db"), "--quiet")
 
     assert "rows copied" not in err
     assert "Checked: every table" in out
 
 
+@pytest.mark.parametrize("kind", ENGINES)
 def test_a_table_desk_does_not_know_is_named_and_left_behind(
-    make_database: MakeDatabase,
+    make_database: MakeDatabase, kind: str
 ) -> None:
-    source = make_database("sqlite", "source.db")
+    source = make_database(kind, "source.db")
     _fill(source)
     engine = db.make_engine(source, create=False)
     with engine.begin() as connection:
         connection.exec_driver_sql("CREATE TABLE scratch (note TEXT)")
         connection.exec_driver_sql("INSERT INTO scratch VALUES ('kept by hand'), ('and this')")
     engine.dispose()
-    target = make_database("sqlite", "target.db")
+    target = make_database(kind, "target.db")
 
     _, err = _copy(source, target, "--quiet")
 
@@ -305,27 +310,30 @@ def test_a_table_desk_does_not_know_is_named_and_left_behind(
 # --- refusals ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("kind", ENGINES)
 def test_a_target_holding_desk_data_is_refused_and_left_alone(
-    make_database: MakeDatabase,
+    make_database: MakeDatabase, kind: str
 ) -> None:
-    source = make_database("sqlite", "source.db")
+    source = make_database(kind, "source.db")
     _fill(source)
-    target = make_database("sqlite", "target.db")
+    target = make_database(kind, "target.db")
+    _desk("--db", target, "init")
     _desk("--db", target, "agent", "add", "Mia Roth", "--role", "supervisor")
     held = _rows(target)
 
     _, err = _copy(source, target, code=1)
 
-    assert "target.db is not empty: agents holds 1 row." in err
+    assert f"{db.display_url(target)} is not empty: agents holds 1 row." in err
     assert _rows(target) == held
 
 
+@pytest.mark.parametrize("kind", ENGINES)
 def test_a_target_with_data_at_an_older_schema_is_refused_before_it_is_upgraded(
-    make_database: MakeDatabase,
+    make_database: MakeDatabase, kind: str
 ) -> None:
-    source = make_database("sqlite", "source.db")
+    source = make_database(kind, "source.db")
     _fill(source)
-    target = make_database("sqlite", "target.db")
+    target = make_database(kind, "target.db")
     engine = db.make_engine(target)
     db.migrate(engine, "0002")
     with db.write_session(engine) as session:
@@ -365,6 +373,7 @@ def test_a_target_whose_defaults_were_changed_is_refused(
     assert _rows(target) == held
 
 
+# SQLite only: one file under several paths (the same PostgreSQL database is the next test).
 def test_the_source_itself_is_refused_however_it_is_spelled(
     make_database: MakeDatabase, tmp_path: Path
 ) -> None:
@@ -405,10 +414,11 @@ def test_an_unreachable_target_is_named_without_its_password(
     assert "s3cret" not in err
 
 
+@pytest.mark.parametrize("kind", ENGINES)
 def test_a_source_with_an_older_schema_is_refused(
-    make_database: MakeDatabase, tmp_path: Path
+    make_database: MakeDatabase, tmp_path: Path, kind: str
 ) -> None:
-    source = make_database("sqlite", "source.db")
+    source = make_database(kind, "source.db")
     engine = db.make_engine(source)
     db.migrate(engine, "0002")
     engine.dispose()
@@ -419,11 +429,24 @@ def test_a_source_with_an_older_schema_is_refused(
     assert not (tmp_path / "target.db").exists()
 
 
+# SQLite only: a file that is not there (a database the server does not have is the next test).
 def test_a_missing_source_is_refused(tmp_path: Path) -> None:
     _, err = _copy(str(tmp_path / "nothing.db"), str(tmp_path / "target.db"), code=1)
 
     assert "no database at" in err
     assert not (tmp_path / "nothing.db").exists()
+    assert not (tmp_path / "target.db").exists()
+
+
+def test_a_source_database_the_server_does_not_have_is_refused(
+    make_database: MakeDatabase, tmp_path: Path
+) -> None:
+    server = make_url(make_database("postgresql", ""))
+    missing = server.set(database=f"{server.database}_gone").render_as_string(hide_password=False)
+
+    _, err = _copy(missing, str(tmp_path / "target.db"), code=1)
+
+    assert f"{server.database}_gone" in err and "does not exist" in err
     assert not (tmp_path / "target.db").exists()
 
 
@@ -465,6 +488,7 @@ def test_a_copy_that_fails_half_way_leaves_the_target_empty(
     assert _rows(target) == _rows(source)
 
 
+# SQLite only: a target file the copy made (a PostgreSQL target is left empty: see above).
 def test_a_new_target_file_is_removed_when_the_copy_fails(
     make_database: MakeDatabase, tmp_path: Path
 ) -> None:
@@ -482,12 +506,13 @@ def test_a_new_target_file_is_removed_when_the_copy_fails(
     assert sorted(target.parent.iterdir()) == []
 
 
+@pytest.mark.parametrize("kind", ENGINES)
 def test_a_row_lost_on_the_way_fails_the_check(
-    make_database: MakeDatabase, monkeypatch: pytest.MonkeyPatch
+    make_database: MakeDatabase, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
-    source = make_database("sqlite", "source.db")
+    source = make_database(kind, "source.db")
     _fill(source)
-    target = make_database("sqlite", "target.db")
+    target = make_database(kind, "target.db")
     purchases = len(_rows(source)["purchases"])
 
     monkeypatch.setattr(dbcopy, "_insert_batch", _breaking("purchases", lambda rows: rows[:-1]))
@@ -500,14 +525,19 @@ def test_a_row_lost_on_the_way_fails_the_check(
 
 
 def test_a_bad_batch_size_is_refused(make_database: MakeDatabase) -> None:
+    # Refused before either database is opened.
     with pytest.raises(DeskError, match="batch size"):
         dbcopy.copy_database(
             make_database("sqlite", "a.db"), make_database("sqlite", "b.db"), batch_rows=0
         )
 
 
-def test_only_a_supervisor_may_copy_a_desk(tmp_path: Path) -> None:
-    source = f"sqlite:///{tmp_path / 'source.db'}"
+@pytest.mark.parametrize("kind", ENGINES)
+def test_only_a_supervisor_may_copy_a_desk(
+    make_database: MakeDatabase, tmp_path: Path, kind: str
+) -> None:
+    source = make_database(kind, "source.db")
+    _desk("--db", source, "init")
     _desk("--db", source, "agent", "add", "Mia Roth", "--role", "supervisor")
     _desk("--db", source, "--agent", "Mia Roth", "agent", "add", "Ole Berg")
     target = str(tmp_path / "target.db")

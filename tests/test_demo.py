@@ -401,14 +401,9 @@ def test_default_size_tells_the_whole_story(engine: Engine) -> None:
         assert path.stat().st_size < 10_000_000
 
 
-def test_end_with_another_offset_is_the_same_instant(tmp_path: Path) -> None:
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'zone.db'}")
-    db.migrate(engine)
-    try:
-        cet = END.astimezone(ZoneInfo("Europe/Berlin"))
-        summary = build_demo(engine, **{**SMALL, "end": cet + timedelta(microseconds=5)})
-        assert summary.end == END and summary.end.tzinfo == UTC
-        meta = dict(_rows(engine, "SELECT key, value FROM meta"))
-        assert meta["demo_now"] == "2026-11-20T15:00:00+00:00"
-    finally:
-        engine.dispose()
+def test_end_with_another_offset_is_the_same_instant(engine: Engine) -> None:
+    cet = END.astimezone(ZoneInfo("Europe/Berlin"))
+    summary = build_demo(engine, **{**SMALL, "end": cet + timedelta(microseconds=5)})
+    assert summary.end == END and summary.end.tzinfo == UTC
+    meta = dict(_rows(engine, "SELECT key, value FROM meta"))
+    assert meta["demo_now"] == "2026-11-20T15:00:00+00:00"

@@ -666,6 +666,14 @@ def sqlite_desk(folder: Path) -> tuple[Desk, sa.Engine]:
     return Desk(url), engine
 
 
+def built_desk(url: str) -> Desk:
+    """The small desk of ``build`` at ``url`` (a new desk), to be driven through the command."""
+    engine = db.make_engine(url)
+    build(engine)
+    engine.dispose()
+    return Desk(url)
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_round_trip_export_import_export_gives_identical_files(
     db_url: str, tmp_path: Path, fmt: str
@@ -701,10 +709,7 @@ def test_round_trip_export_import_export_gives_identical_files(
 
 
 def test_stdout_and_jsonl_through_the_command(db_url: str) -> None:
-    engine = db.make_engine(db_url)
-    build(engine)
-    engine.dispose()
-    desk = Desk(db_url)
+    desk = built_desk(db_url)
     out, err = desk.run("export", "calls", "--from", "2025-01-01", "--to", "2025-01-03")
     assert out.split("\n")[0] == HEADERS[ExportKind.calls]  # the runner turns CRLF into LF
     assert [row["ref"] for row in table(out)] == ["CL-1", "CL-2"]
@@ -717,9 +722,8 @@ def test_stdout_and_jsonl_through_the_command(db_url: str) -> None:
     assert all(json.loads(line)["at"] == "2025-06-01T12:00:00+00:00" for line in out.splitlines())
 
 
-def test_dates_are_read_in_the_desks_zone_and_times_written_in_it(tmp_path: Path) -> None:
-    desk, engine = sqlite_desk(tmp_path)
-    engine.dispose()
+def test_dates_are_read_in_the_desks_zone_and_times_written_in_it(db_url: str) -> None:
+    desk = built_desk(db_url)
     # 2025-01-02 begins at 2025-01-01T23:00Z in Berlin: CL-3 (h40 = 2025-01-03T01:00Z) is on
     # the 3rd there, CL-1 and CL-2 (19:00Z, 07:00Z next day) on the 1st and 2nd.
     out, _ = desk.run(
@@ -734,9 +738,8 @@ def test_dates_are_read_in_the_desks_zone_and_times_written_in_it(tmp_path: Path
     assert [row["ref"] for row in table(out)] == ["CL-3"]
 
 
-def test_output_file_is_written_and_private(tmp_path: Path) -> None:
-    desk, engine = sqlite_desk(tmp_path)
-    engine.dispose()
+def test_output_file_is_written_and_private(db_url: str, tmp_path: Path) -> None:
+    desk = built_desk(db_url)
     path = tmp_path / "complaints.jsonl"
     out, err = desk.run(
         "export", "complaints", "--format", "jsonl", "-o", str(path), "--as-of", iso(AS_OF)
@@ -770,15 +773,15 @@ def test_output_file_is_written_and_private(tmp_path: Path) -> None:
     ],
 )
 def test_bad_arguments(tmp_path: Path, args: list[str], code: int, said: str) -> None:
+    # Refused before the database is opened: no engine makes a difference.
     desk = Desk(str(tmp_path / "desk.db"))
     _, err = desk.run(*args, code=code)
     assert said in " ".join(err.split())
 
 
-def test_a_closed_pipe_ends_the_export_quietly(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'desk.db'}"
+def test_a_closed_pipe_ends_the_export_quietly(db_url: str) -> None:
+    url = db_url
     engine = db.make_engine(url)
-    db.migrate(engine)
     add_calls(engine, 3_000, 0)  # about 1 MB of CSV: far more than a pipe holds
     with db.write_session(engine) as s:
         agents.add_agent(ACTOR, Role.supervisor, session=s, actor=None, now=NOW)

@@ -1,13 +1,13 @@
-"""``desk import``, driven through CliRunner like a person or a script would, on a SQLite file."""
+"""``desk import``, driven through CliRunner like a person or a script would, on each engine."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from builders import counts, query
 from desk.cli.main import app
 
 runner = CliRunner()
@@ -52,14 +52,14 @@ TABLES = (
 
 
 class Desk:
-    """Runs ``desk`` against one SQLite file and writes CSV files next to it."""
+    """Runs ``desk`` against one database and writes CSV files into a folder."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, url: str, folder: Path) -> None:
+        self.url = url
         self.folder = folder
-        self.db = folder / "desk.db"
 
     def __call__(self, *args: str, agent: str | None = "Anna Berg", code: int = 0) -> str:
-        options = ["--db", str(self.db)] + (["--agent", agent] if agent else [])
+        options = ["--db", self.url] + (["--agent", agent] if agent else [])
         result = runner.invoke(app, [*options, *args])
         output = result.stdout + result.stderr
         assert result.exit_code == code, f"exit {result.exit_code}: {output}\n{result.exception!r}"
@@ -80,13 +80,12 @@ class Desk:
         return out.replace(str(self.folder) + "/", "")
 
     def counts(self) -> dict[str, int]:
-        with sqlite3.connect(self.db) as conn:
-            return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+        return counts(self.url, TABLES)
 
 
 @pytest.fixture
-def desk(tmp_path: Path) -> Desk:
-    run = Desk(tmp_path)
+def desk(db_url: str, tmp_path: Path) -> Desk:
+    run = Desk(db_url, tmp_path)
     run("agent", "add", "Anna Berg", "--role", "supervisor", agent=None)
     run("agent", "add", "Jonas Weber")
     return run
@@ -121,10 +120,10 @@ def test_the_acting_agent_is_recorded_and_an_unknown_one_refused(desk: Desk) -> 
     assert "DESK_AGENT" in desk("import", "customers", path, agent=None, code=1)
     assert desk.counts() == before
     desk("import", "customers", path, agent="Jonas Weber")
-    with sqlite3.connect(desk.db) as conn:
-        audit = conn.execute(
-            "SELECT agent, action, entity_ref FROM audit_log WHERE entity = 'customer' ORDER BY id"
-        ).fetchall()
+    audit = query(
+        desk.url,
+        "SELECT agent, action, entity_ref FROM audit_log WHERE entity = 'customer' ORDER BY id",
+    )
     assert audit == [
         ("Jonas Weber", "create", "CU-1"),
         ("Jonas Weber", "acquired", "CU-1"),

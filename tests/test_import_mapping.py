@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from builders import query
 from desk import db
 from desk.cli.main import app
 from desk.importers.desk_csv import Kind
@@ -100,12 +101,14 @@ def test_mapping_file_errors_are_clear(tmp_path: Path) -> None:
 
 
 class Desk:
-    def __init__(self, folder: Path) -> None:
+    """Runs ``desk`` against one database and writes files into a folder."""
+
+    def __init__(self, url: str, folder: Path) -> None:
+        self.url = url
         self.folder = folder
-        self.db = folder / "desk.db"
 
     def __call__(self, *args: str, code: int = 0) -> str:
-        result = runner.invoke(app, ["--db", str(self.db), "--agent", ACTOR, *args])
+        result = runner.invoke(app, ["--db", self.url, "--agent", ACTOR, *args])
         output = result.stdout + result.stderr
         assert result.exit_code == code, f"exit {result.exit_code}: {output}\n{result.exception!r}"
         assert "Traceback" not in output
@@ -116,15 +119,14 @@ class Desk:
         path.write_text(content, encoding="utf-8", newline="")
         return str(path)
 
-    def rows(self, query: str) -> list[tuple[object, ...]]:
-        with sa.create_engine(f"sqlite:///{self.db}").connect() as conn:
-            return [tuple(row) for row in conn.execute(sa.text(query))]
+    def rows(self, sql: str) -> list[tuple[object, ...]]:
+        return query(self.url, sql)
 
 
 @pytest.fixture
-def desk(tmp_path: Path) -> Desk:
-    d = Desk(tmp_path)
-    result = runner.invoke(app, ["--db", str(d.db), "agent", "add", ACTOR, "--role", "supervisor"])
+def desk(db_url: str, tmp_path: Path) -> Desk:
+    d = Desk(db_url, tmp_path)
+    result = runner.invoke(app, ["--db", d.url, "agent", "add", ACTOR, "--role", "supervisor"])
     assert result.exit_code == 0, result.output
     return d
 
@@ -337,7 +339,7 @@ def test_mapping_reads_standard_input_and_json_lines(desk: Desk) -> None:
     constants = desk.file("c.toml", '[constants]\nemail = ""\nphone = ""\nacquired_at = ""\n')
     result = runner.invoke(
         app,
-        ["--db", str(desk.db), "--agent", ACTOR, "import", "customers", "-", *maps,
+        ["--db", desk.url, "--agent", ACTOR, "import", "customers", "-", *maps,
          "--mapping", constants, "--skip-invalid"],
         input="Id,Who\n1.0,Ann\n2,\n",
     )  # fmt: skip

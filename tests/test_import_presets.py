@@ -1,31 +1,24 @@
-"""The four presets: small hand-made samples with every trap, and the real files when present.
+"""The four presets on small hand-made samples with every trap, through the CLI on each engine.
 
-The real files live in ``../shared/data/`` (not part of the project): those tests skip when the
-folder is absent, run on SQLite only (each file takes seconds), and compare what was imported
-with figures computed straight from the file with the csv module.
+The real files of ``../shared/data/`` are imported, and their figures checked, in
+test_import_traps.py.
 """
 
 from __future__ import annotations
 
 import csv
-import json
-from collections import defaultdict
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from builders import count, query
 from desk import db
 from desk.cli.main import app
 from desk.importers.presets import (
-    CHURN_REASONS,
     PRESETS,
-    TICKET_STATUSES,
-    TICKET_SUBJECTS,
-    TICKET_TYPES,
     Settings,
     months_before,
     run_preset,
@@ -41,12 +34,14 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 class Desk:
-    def __init__(self, folder: Path) -> None:
+    """Runs ``desk`` against one database and writes files into a folder."""
+
+    def __init__(self, url: str, folder: Path) -> None:
+        self.url = url
         self.folder = folder
-        self.db = folder / "desk.db"
 
     def __call__(self, *args: str, code: int = 0) -> str:
-        result = runner.invoke(app, ["--db", str(self.db), "--agent", ACTOR, *args])
+        result = runner.invoke(app, ["--db", self.url, "--agent", ACTOR, *args])
         output = result.stdout + result.stderr
         assert result.exit_code == code, f"exit {result.exit_code}: {output}\n{result.exception!r}"
         assert "Traceback" not in output
@@ -57,24 +52,17 @@ class Desk:
         path.write_text(content, encoding="utf-8", newline="")
         return str(path)
 
-    def rows(self, query: str) -> list[tuple[object, ...]]:
-        engine = sa.create_engine(f"sqlite:///{self.db}")
-        try:
-            with engine.connect() as conn:
-                return [tuple(row) for row in conn.execute(sa.text(query))]
-        finally:
-            engine.dispose()
+    def rows(self, sql: str) -> list[tuple[object, ...]]:
+        return query(self.url, sql)
 
     def count(self, table: str) -> int:
-        value = self.rows(f"SELECT count(*) FROM {table}")[0][0]
-        assert isinstance(value, int)
-        return value
+        return count(self.url, table)
 
 
 @pytest.fixture
-def desk(tmp_path: Path) -> Desk:
-    d = Desk(tmp_path)
-    result = runner.invoke(app, ["--db", str(d.db), "agent", "add", ACTOR, "--role", "supervisor"])
+def desk(db_url: str, tmp_path: Path) -> Desk:
+    d = Desk(db_url, tmp_path)
+    result = runner.invoke(app, ["--db", d.url, "agent", "add", ACTOR, "--role", "supervisor"])
     assert result.exit_code == 0, result.output
     return d
 
@@ -334,121 +322,7 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-# --- the real files ------------------------------------------------------------------------------------
-
-
-def _real(relative: str) -> Path:
-    path = DATA / relative
-    if not path.exists():
-        pytest.skip(f"{path} is not here (the shared data folder is absent)")
-    return path
-
-
-def _read(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def test_real_support_tickets(desk: Desk) -> None:
-    path = _real("support_tickets/customer_support_tickets.csv")
-    rows = _read(path)
-    sound = [
-        r
-        for r in rows
-        if not (
-            r["Time to Resolution"]
-            and epoch(r["Time to Resolution"]) < epoch(r["First Response Time"])
-        )
-    ]
-    assert len(rows) - len(sound) == 1365
-    rejects = desk.folder / "rejects.csv"
-    args = ["import", "complaints", str(path), "--preset", "support-tickets"]
-    desk(*args, "--rejects", str(rejects), code=1)
-    assert desk.count("complaints") == 0
-    out = desk(*args, "--skip-invalid", "--rejects", str(rejects))
-    assert f"complaints: read {len(rows)} rows: {len(sound)} created" in out
-    customers = {(r["Customer Email"].lower(), r["Customer Name"]) for r in sound}
-    assert desk.count("customers") == len(customers)
-    statuses: dict[str, int] = defaultdict(int)
-    for r in sound:
-        statuses[TICKET_STATUSES[r["Ticket Status"]]] += 1
-    got = desk.rows("SELECT status, count(*) FROM complaints GROUP BY status")
-    assert {str(status): count for status, count in got} == statuses
-    stats = json.loads(
-        desk("stats", "reasons", "--from", "2023-05-01", "--to", "2026-01-01", "--json")
-    )
-    by_reason: dict[str, int] = defaultdict(int)
-    for r in sound:
-        by_reason[TICKET_SUBJECTS.get(r["Ticket Subject"]) or TICKET_TYPES[r["Ticket Type"]]] += 1
-    assert {key: n for key, n in stats["complaints"].items() if n} == by_reason
-    responded = sum(1 for r in sound if r["First Response Time"])
-    assert desk.rows("SELECT count(first_response_at) FROM complaints") == [(responded,)]
-    with rejects.open(encoding="utf-8", newline="") as handle:
-        assert sum(1 for _ in csv.DictReader(handle)) == 1365
-
-
-def test_real_telco_churn(desk: Desk) -> None:
-    path = _real("telco_churn/Telco_customer_churn_status.csv")
-    rows = _read(path)
-    out = desk("import", "lifecycle", str(path), "--preset", "telco-churn", "--as-of", "2024-01-01")
-    churned = [r for r in rows if r["Customer Status"] == "Churned"]
-    assert f"customers: read {len(rows)} rows: {len(rows)} created" in out
-    assert f"lifecycle: read {len(churned)} rows: {len(churned)} created" in out
-    expected: dict[str, int] = defaultdict(int)
-    for r in churned:
-        expected[CHURN_REASONS[r["Churn Category"]]] += 1
-    got = desk.rows(
-        "SELECT k.key, count(*) FROM lifecycle_events e JOIN categories k ON k.id = e.reason_id "
-        "WHERE e.kind = 'left' GROUP BY k.key"
-    )
-    assert {str(key): count for key, count in got} == expected
-    stats = json.loads(
-        desk("stats", "reasons", "--from", "2023-12-01", "--to", "2024-01-02", "--json")
-    )
-    assert {key: n for key, n in stats["losses"].items() if n} == expected
-    services = {r["Customer ID"]: int(r["Tenure in Months"]) for r in _read(path.with_name(
-        "Telco_customer_churn_services.csv"))}  # fmt: skip
-    first = rows[0]["Customer ID"]
-    acquired = months_before(datetime(2024, 1, 1, tzinfo=UTC), services[first])
-    assert desk.rows(
-        "SELECT e.at FROM lifecycle_events e JOIN customers c ON c.id = e.customer_id "
-        f"WHERE c.ref = '{first}' AND e.kind = 'acquired'"
-    ) == [(int(acquired.timestamp()),)]
-
-
-def test_real_call_center(desk: Desk) -> None:
-    path = _real("call_center/call_center_dataset.csv")
-    rows = _read(path)
-    out = desk("import", "calls", str(path), "--preset", "call-center", "--create-missing")
-    assert f"calls: read {len(rows)} rows: {len(rows)} created" in out
-    talk = 0
-    for r in rows:
-        if r["AvgTalkDuration"]:
-            h, m, s = (int(x) for x in r["AvgTalkDuration"].split(":"))
-            talk += h * 3600 + m * 60 + s
-    assert desk.rows("SELECT sum(ended_at - started_at) FROM calls") == [(talk,)]
-    unanswered = sum(1 for r in rows if r["Answered (Y/N)"] == "N")
-    assert unanswered == 946
-    assert desk.rows("SELECT count(*) FROM calls WHERE ended_at = started_at") == [(unanswered,)]
-    assert desk.count("agents") == 1 + len({r["Agent"] for r in rows})
-
-
-def test_real_online_retail(desk: Desk) -> None:
-    path = _real("online_retail/online_retail_sample.csv")
-    rows = _read(path)
-    out = desk("import", "purchases", str(path), "--preset", "online-retail", "--create-missing")
-    invoices: dict[str, Decimal] = defaultdict(Decimal)
-    for r in rows:
-        invoices[r["InvoiceNo"]] += Decimal(r["Quantity"]) * Decimal(r["UnitPrice"])
-    assert f"purchases: read {len(invoices)} rows: {len(invoices)} created" in out
-    total = sum(invoices.values(), Decimal(0))
-    assert desk.rows("SELECT sum(amount_cents) FROM purchases") == [(int(total * 100),)]
-    cancelled = sum(v for k, v in invoices.items() if k.startswith("C"))
-    assert desk.rows("SELECT sum(amount_cents) FROM purchases WHERE ref LIKE 'C%'") == [
-        (int(cancelled * 100),)
-    ]
-    ids = {r["CustomerID"].removesuffix(".0") or "guest" for r in rows}
-    assert desk.count("customers") == len(ids)
+# --- every step judged before any is written -------------------------------------------------------
 
 
 def test_a_later_step_refusing_the_file_leaves_the_earlier_steps_unwritten(desk: Desk) -> None:

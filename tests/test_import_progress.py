@@ -144,13 +144,15 @@ def test_lifecycle_events_written_in_one_go_report_their_total(
 
 
 class Desk:
-    def __init__(self, folder: Path) -> None:
+    """Runs ``desk`` against one database and writes files into a folder."""
+
+    def __init__(self, url: str, folder: Path) -> None:
+        self.url = url
         self.folder = folder
-        self.db = folder / "desk.db"
         self.run("agent", "add", ACTOR, "--role", "supervisor", agent=None)
 
     def run(self, *args: str, agent: str | None = ACTOR) -> tuple[str, str]:
-        options = ["--db", str(self.db)] + (["--agent", agent] if agent else [])
+        options = ["--db", self.url] + (["--agent", agent] if agent else [])
         result = runner.invoke(app, [*options, *args])
         assert result.exit_code == 0, f"{result.stdout}{result.stderr}\n{result.exception!r}"
         return result.stdout, result.stderr
@@ -162,8 +164,8 @@ class Desk:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, every_ten: None) -> Desk:
-    return Desk(tmp_path)
+def cli(db_url: str, tmp_path: Path, every_ten: None) -> Desk:
+    return Desk(db_url, tmp_path)
 
 
 def test_a_pipe_gets_plain_progress_lines_and_the_summary(
@@ -202,7 +204,7 @@ def test_quiet_prints_only_the_summary_and_problems(
     path = cli.folder / "bad.csv"
     path.write_text(customers_file(2) + "CU-9,,,,\n", encoding="utf-8")
     result = runner.invoke(
-        app, ["--db", str(cli.db), "--agent", ACTOR, "import", "customers", str(path), "-q"]
+        app, ["--db", cli.url, "--agent", ACTOR, "import", "customers", str(path), "-q"]
     )
     assert result.exit_code == 1
     assert result.stdout == "read 3 rows: 0 created, 0 updated, 2 unchanged, 1 rejected\n"

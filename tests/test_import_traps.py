@@ -1,25 +1,30 @@
-"""Every trap the shared data's README lists, on the real file, with the outcome desk documents.
+"""Every trap the shared data's README lists, on the real file, with the outcome desk documents;
+and the figures of each real file as desk reports them.
 
-One test per trap, named after it. Each data set is imported once through the CLI, with its
-preset (SQLite; a real import takes seconds), and every test compares what was stored with what
-the csv module reads straight from the file. Under pytest-xdist the workers share those
-databases: the first to need one makes it, and a worker waiting for one meanwhile makes the
-others nobody has started. The tests skip when ``../shared/data/`` is absent.
+One test per trap, named after it. Each data set is imported once per run and engine through
+the command line, with its preset (a real import takes minutes), and every test compares what
+was stored with what the csv module reads straight from the file. Every test process of the
+run starts making those databases in the background as soon as the tests are collected (each
+is made by the first process to take its lock), and these tests run last, so that other tests
+run meanwhile. The tests skip when ``../shared/data/`` is absent, and the PostgreSQL ones
+without ``DESK_TEST_PG_URL``.
 """
 
 from __future__ import annotations
 
+import atexit
 import calendar
 import csv
 import itertools
 import json
-import os
 import re
 import shutil
+import subprocess
 import sys
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,11 +32,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from typer.testing import CliRunner
 
-from desk.cli.main import app
-from desk.importers.presets import CHURN_REASONS, GUEST_REF, WALK_IN_REF
+from builders import PG_URL, count, new_shared_pg_database, query, run_folder
+from desk.importers.presets import (
+    CHURN_REASONS,
+    GUEST_REF,
+    TICKET_STATUSES,
+    TICKET_SUBJECTS,
+    TICKET_TYPES,
+    WALK_IN_REF,
+)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TICKETS = DATA / "support_tickets" / "customer_support_tickets.csv"
@@ -44,8 +54,6 @@ ACTOR = "Anna Berg"
 AS_OF = datetime(2024, 3, 31, tzinfo=UTC)
 """The telco reference date: the end of a month, so tenures land on shorter months' last day."""
 IMPOSSIBLE = "resolved before its first response"
-
-runner = CliRunner()
 
 
 # --- reading the files with the csv module -------------------------------------------------------
@@ -103,31 +111,34 @@ def cents(amount: Decimal) -> int:
 
 
 class Desk:
-    """Runs desk commands against one database (times read as UTC)."""
+    """Runs desk commands against one database (times read as UTC), each in a process of its
+    own: the databases are made in the background while other tests run."""
 
-    def __init__(self, db: Path) -> None:
-        self.db = db
+    def __init__(self, url: str) -> None:
+        self.url = url
 
-    def __call__(self, *args: str) -> dict[str, Any]:
+    def __call__(self, *args: str, agent: str | None = ACTOR) -> dict[str, Any]:
         """Run a command; its exit code and everything it printed."""
-        result = runner.invoke(app, ["--db", str(self.db), "--agent", ACTOR, "--tz", "UTC", *args])
-        output = result.stdout + result.stderr
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            output += f"\n{result.exception!r}"
-        return {"code": result.exit_code, "output": output}
+        acting = ["--agent", agent] if agent else []
+        command = [DESK, "--db", self.url, *acting, "--tz", "UTC", *args]
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as process:
+            _running.add(process)
+            try:
+                out, err = process.communicate(timeout=3600)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
+            finally:
+                _running.discard(process)
+        return {"code": process.returncode, "output": out + err}
 
-    def rows(self, query: str) -> list[tuple[Any, ...]]:
-        engine = sa.create_engine(f"sqlite:///{self.db}")
-        try:
-            with engine.connect() as conn:
-                return [tuple(row) for row in conn.execute(sa.text(query))]
-        finally:
-            engine.dispose()
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return query(self.url, sql)
 
     def count(self, table: str) -> int:
-        value = self.rows(f"SELECT count(*) FROM {table}")[0][0]
-        assert isinstance(value, int)
-        return value
+        return count(self.url, table)
 
 
 @dataclass(frozen=True)
@@ -150,13 +161,6 @@ class Imported:
         return output
 
 
-def _shared_root(factory: pytest.TempPathFactory) -> Path:
-    base = factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER") and sys.platform != "win32":
-        return base.parent  # the run's folder, above every worker's own
-    return base
-
-
 def _build_tickets(desk: Desk, folder: Path) -> dict[str, Any]:
     """The tickets file refused as a whole, then imported with --skip-invalid."""
     args = ("import", "complaints", str(TICKETS), "--preset", "support-tickets")
@@ -164,11 +168,13 @@ def _build_tickets(desk: Desk, folder: Path) -> dict[str, Any]:
     after = {table: desk.count(table) for table in ("customers", "complaints")}
     skipped = desk(*args, "--skip-invalid", "--rejects", str(folder / "skipped.rejects.csv"))
     duplicates = desk("customer", "duplicates", "--json", "--limit", "100000")
+    reasons = desk("stats", "reasons", "--from", "2023-05-01", "--to", "2026-01-01", "--json")
     return {
         "refused": refused,
         "after_refusal": after,
         "skipped": skipped,
         "duplicates": duplicates,
+        "reasons": reasons,
     }
 
 
@@ -176,7 +182,9 @@ def _build_telco(desk: Desk, folder: Path) -> dict[str, Any]:
     """The status file imported with --as-of the end of March 2024."""
     return {
         "import": desk("import", "lifecycle", str(TELCO_STATUS), "--preset", "telco-churn",
-                       "--as-of", AS_OF.date().isoformat())
+                       "--as-of", AS_OF.date().isoformat()),
+        "reasons": desk("stats", "reasons", "--from", "2024-03-01", "--to", "2024-04-01",
+                        "--json"),
     }  # fmt: skip
 
 
@@ -223,7 +231,7 @@ BUILDS: dict[str, tuple[tuple[Path, ...], Callable[[Desk, Path], dict[str, Any]]
 @contextmanager
 def _locked(lock: Path, *, wait: bool) -> Iterator[bool]:
     """Hold ``lock`` (waiting for it, or not); whether it is held."""
-    if sys.platform == "win32":  # each worker builds in its own folder there
+    if sys.platform == "win32":  # no flock there: run these tests in one process
         yield True
         return
     import fcntl
@@ -240,40 +248,120 @@ def _locked(lock: Path, *, wait: bool) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _build(root: Path, name: str, *, wait: bool) -> bool:
-    """Make database ``name`` unless made; False when another worker is at it (``wait=False``)."""
-    folder, done = root / name, root / f"{name}.json"
-    with _locked(root / f"{name}.lock", wait=wait) as held:
+DESK = shutil.which("desk") or str(Path(sys.executable).parent / "desk")
+_running: set[subprocess.Popen[str]] = set()
+"""Commands making a database right now (stopped when this test process ends)."""
+
+
+@atexit.register
+def _stop_commands() -> None:
+    for process in list(_running):
+        process.kill()
+
+
+def _build(root: Path, name: str, engine: str, *, wait: bool) -> bool:
+    """Make database ``name`` on ``engine`` unless made; False when another worker is at it
+    (``wait=False``)."""
+    key = f"{name}-{engine}"
+    folder, done = root / key, root / f"{key}.json"
+    with _locked(root / f"{key}.lock", wait=wait) as held:
         if not held:
             return False
         if not done.exists():
             shutil.rmtree(folder, ignore_errors=True)  # a build that stopped half-way
             folder.mkdir()
-            desk = Desk(folder / "desk.db")
-            made = runner.invoke(app, ["--db", str(desk.db), "agent", "add", ACTOR, "--role",
-                                       "supervisor"])  # fmt: skip
-            assert made.exit_code == 0, made.output
+            url = (
+                f"sqlite:///{folder / 'desk.db'}"
+                if engine == "sqlite"
+                else new_shared_pg_database(f"traps_{name}")
+            )
+            desk = Desk(url)
+            # Each step in a process of its own: migrations must not run in two threads of one.
+            for step in (("init",), ("agent", "add", ACTOR, "--role", "supervisor")):
+                made = desk(*step, agent=None)
+                assert made["code"] == 0, made["output"]
             said = BUILDS[name][1](desk, folder)
-            done.write_text(json.dumps(said), encoding="utf-8")
+            done.write_text(json.dumps({"url": url, "said": said}), encoding="utf-8")
     return True
 
 
-def imported(factory: pytest.TempPathFactory, name: str) -> Imported:
-    """Database ``name`` of ``BUILDS``, made once per test run."""
+def _wanted(session: pytest.Session) -> set[tuple[str, str]]:
+    """The databases (data set, engine) that the tests of this run read."""
+    fixtures = {
+        "tickets": "support_tickets",
+        "telco": "telco_churn",
+        "telco_offers": "telco_offers",
+        "calls": "call_center",
+        "retail": "online_retail",
+    }
+    wanted: set[tuple[str, str]] = set()
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        engine = callspec.params.get("engine_name") if callspec is not None else None
+        if isinstance(item, pytest.Function) and engine is not None:
+            wanted |= {(fixtures[f], engine) for f in item.fixturenames if f in fixtures}
+    return wanted
+
+
+def _makeable(wanted: set[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Those of ``wanted`` that can be made here, the longest to make first."""
+    return [
+        (name, engine)
+        for name in BUILDS
+        for engine in ("postgresql", "sqlite")
+        if (name, engine) in wanted
+        and all(path.exists() for path in BUILDS[name][0])
+        and (engine == "sqlite" or PG_URL)
+    ]
+
+
+def _root() -> Path:
+    root = run_folder() / "import-traps"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def start_early(session: pytest.Session) -> None:
+    """Start making the databases this run's tests read, in the background of every test
+    process (each database is made by the first to take its lock), while other tests run.
+
+    Called by conftest once the tests are collected; these tests themselves run last."""
+    todo = _makeable(_wanted(session))
+    if not todo:
+        return
+
+    def make_all() -> None:
+        root = _root()
+        for name, engine in todo:
+            with suppress(Exception):  # a test that needs it makes it again, and says why
+                _build(root, name, engine, wait=False)
+
+    threading.Thread(target=make_all, name="desk-import-traps", daemon=True).start()
+
+
+def imported(request: pytest.FixtureRequest, name: str, engine: str) -> Imported:
+    """Database ``name`` of ``BUILDS`` on ``engine``, made once per test run."""
     for path in BUILDS[name][0]:
         if not path.exists():
             pytest.skip(f"{path} is not here (the shared data folder is absent)")
-    root = _shared_root(factory) / "import-traps"
-    root.mkdir(parents=True, exist_ok=True)
-    if not _build(root, name, wait=False):
-        # Another worker is making it: make the ones nobody has started, then wait.
-        for other, (needs, _) in BUILDS.items():
-            if all(path.exists() for path in needs) and not (root / f"{other}.json").exists():
-                _build(root, other, wait=False)
-        _build(root, name, wait=True)
-    folder = root / name
-    said = json.loads((root / f"{name}.json").read_text(encoding="utf-8"))
-    return Imported(Desk(folder / "desk.db"), folder, said)
+    if engine == "postgresql" and not PG_URL:
+        pytest.skip("PostgreSQL tests need DESK_TEST_PG_URL")
+    root = _root()
+    if not _build(root, name, engine, wait=False):
+        # Another is making it: make those the run needs and nobody has started, then wait.
+        for other, other_engine in _makeable(_wanted(request.session)):
+            if not (root / f"{other}-{other_engine}.json").exists():
+                _build(root, other, other_engine, wait=False)
+        _build(root, name, engine, wait=True)
+    made = json.loads((root / f"{name}-{engine}.json").read_text(encoding="utf-8"))
+    return Imported(Desk(made["url"]), root / f"{name}-{engine}", made["said"])
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def engine_name(request: pytest.FixtureRequest) -> str:
+    """The engine the data sets are imported into."""
+    assert isinstance(request.param, str)
+    return request.param
 
 
 # --- support_tickets ---------------------------------------------------------------------------------
@@ -305,9 +393,9 @@ def ticket_file() -> Tickets:
 
 
 @pytest.fixture(scope="module")
-def tickets(tmp_path_factory: pytest.TempPathFactory) -> Imported:
+def tickets(request: pytest.FixtureRequest, engine_name: str) -> Imported:
     """The tickets file refused as a whole, then imported with --skip-invalid."""
-    return imported(tmp_path_factory, "support_tickets")
+    return imported(request, "support_tickets", engine_name)
 
 
 def _by_ref(rows: list[Record]) -> dict[str, Record]:
@@ -518,13 +606,28 @@ def test_support_tickets_unpadded_hours_parse_to_the_right_instant(
     )
 
 
+def test_support_tickets_statuses_and_reasons_add_up_to_the_files(
+    tickets: Imported, ticket_file: Tickets
+) -> None:
+    statuses: dict[str, int] = defaultdict(int)
+    reasons: dict[str, int] = defaultdict(int)
+    for r in ticket_file.sound:
+        statuses[TICKET_STATUSES[r["Ticket Status"]]] += 1
+        reasons[TICKET_SUBJECTS.get(r["Ticket Subject"]) or TICKET_TYPES[r["Ticket Type"]]] += 1
+    tickets.succeeded("skipped")
+    stored = tickets.rows("SELECT status, count(*) FROM complaints GROUP BY status")
+    assert {str(status): n for status, n in stored} == statuses
+    stats = json.loads(tickets.succeeded("reasons"))
+    assert {key: n for key, n in stats["complaints"].items() if n} == reasons
+
+
 # --- telco_churn -------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def telco(tmp_path_factory: pytest.TempPathFactory) -> Imported:
+def telco(request: pytest.FixtureRequest, engine_name: str) -> Imported:
     """The status file imported with --as-of the end of March 2024."""
-    return imported(tmp_path_factory, "telco_churn")
+    return imported(request, "telco_churn", engine_name)
 
 
 @pytest.fixture(scope="module")
@@ -583,9 +686,9 @@ def test_telco_reason_under_two_categories_follows_each_rows_category(
 
 
 @pytest.fixture(scope="module")
-def telco_offers(tmp_path_factory: pytest.TempPathFactory) -> Imported:
+def telco_offers(request: pytest.FixtureRequest, engine_name: str) -> Imported:
     """The services file's Offer column imported as customer names."""
-    return imported(tmp_path_factory, "telco_offers")
+    return imported(request, "telco_offers", engine_name)
 
 
 def test_telco_none_is_a_value_not_a_null(telco: Imported, telco_offers: Imported) -> None:
@@ -622,13 +725,31 @@ def test_telco_tenure_in_months_gives_the_acquired_dates(
     assert acquired[one_month] == int(datetime(2024, 2, 29, tzinfo=UTC).timestamp())
 
 
+def test_telco_losses_by_reason_add_up_to_the_files(
+    telco: Imported, status_rows: list[Record]
+) -> None:
+    losses: dict[str, int] = defaultdict(int)
+    for r in status_rows:
+        if r["Customer Status"] == "Churned":
+            losses[CHURN_REASONS[r["Churn Category"]]] += 1
+    churned = sum(losses.values())
+    assert f"lifecycle: read {churned} rows: {churned} created" in telco.succeeded("import")
+    stored = telco.rows(
+        "SELECT k.key, count(*) FROM lifecycle_events e JOIN categories k ON k.id = e.reason_id "
+        "WHERE e.kind = 'left' GROUP BY k.key"
+    )
+    assert {str(key): n for key, n in stored} == losses
+    stats = json.loads(telco.succeeded("reasons"))  # the month the left events fall in
+    assert {key: n for key, n in stats["losses"].items() if n} == losses
+
+
 # --- call_center -------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def calls(tmp_path_factory: pytest.TempPathFactory) -> Imported:
+def calls(request: pytest.FixtureRequest, engine_name: str) -> Imported:
     """The calls file imported with --create-missing."""
-    return imported(tmp_path_factory, "call_center")
+    return imported(request, "call_center", engine_name)
 
 
 @pytest.fixture(scope="module")
@@ -692,6 +813,15 @@ def test_call_center_avg_talk_duration_is_each_calls_own_talk_time(
     assert (started, ended - started) == (epoch(f"{first['Date']} {first['Time']}"), 143)
 
 
+def test_call_center_agents_are_added_once_each(calls: Imported, call_rows: list[Record]) -> None:
+    calls.succeeded("import")
+    agents = {r["Agent"] for r in call_rows}
+    assert len(agents) > 1
+    assert sorted(name for (name,) in calls.rows("SELECT name FROM agents")) == sorted(
+        agents | {ACTOR}
+    )
+
+
 # --- online_retail -----------------------------------------------------------------------------------
 
 
@@ -722,9 +852,9 @@ def invoices() -> dict[str, Invoice]:
 
 
 @pytest.fixture(scope="module")
-def retail(tmp_path_factory: pytest.TempPathFactory) -> Imported:
+def retail(request: pytest.FixtureRequest, engine_name: str) -> Imported:
     """The retail file imported with --create-missing."""
-    return imported(tmp_path_factory, "online_retail")
+    return imported(request, "online_retail", engine_name)
 
 
 def _purchases(retail: Imported) -> dict[str, tuple[Any, ...]]:

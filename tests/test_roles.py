@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -132,8 +131,8 @@ def test_durations_are_read_as_people_write_them() -> None:
 # --- the command line ---------------------------------------------------------------------
 
 
-def cli(db_path: Path, *args: str, agent: str | None = BOSS, code: int = 0) -> str:
-    options = ["--db", str(db_path)] + (["--agent", agent] if agent else [])
+def cli(url: str, *args: str, agent: str | None = BOSS, code: int = 0) -> str:
+    options = ["--db", url] + (["--agent", agent] if agent else [])
     result = runner.invoke(app, [*options, *args])
     output = result.stdout + result.stderr
     assert result.exit_code == code, output
@@ -142,16 +141,15 @@ def cli(db_path: Path, *args: str, agent: str | None = BOSS, code: int = 0) -> s
 
 
 @pytest.fixture
-def desk_file(tmp_path: Path) -> Path:
-    path = tmp_path / "desk.db"
-    cli(path, "agent", "add", BOSS, "--role", "supervisor", agent=None)
-    cli(path, "agent", "add", AGENT)
-    cli(path, "customer", "add", "One", "--ref", "CU-1")
-    cli(path, "customer", "add", "Two", "--ref", "CU-2")
-    return path
+def desk_file(db_url: str) -> str:
+    cli(db_url, "agent", "add", BOSS, "--role", "supervisor", agent=None)
+    cli(db_url, "agent", "add", AGENT)
+    cli(db_url, "customer", "add", "One", "--ref", "CU-1")
+    cli(db_url, "customer", "add", "Two", "--ref", "CU-2")
+    return db_url
 
 
-def test_the_cli_lets_a_supervisor_set_up_the_desk(desk_file: Path) -> None:
+def test_the_cli_lets_a_supervisor_set_up_the_desk(desk_file: str) -> None:
     assert "Added category billing_error" in cli(
         desk_file, "category", "add", "billing_error", "Bad bill"
     )
@@ -176,14 +174,14 @@ def test_the_cli_lets_a_supervisor_set_up_the_desk(desk_file: Path) -> None:
         ("agent", "add", "Somebody"),
     ],
 )
-def test_the_cli_refuses_agents_in_words(desk_file: Path, args: tuple[str, ...]) -> None:
+def test_the_cli_refuses_agents_in_words(desk_file: str, args: tuple[str, ...]) -> None:
     out = cli(desk_file, *args, agent=AGENT, code=1)
     assert f"{AGENT} is an agent; this needs a supervisor" in " ".join(out.split())
     listed = cli(desk_file, "customer", "list", "--json", agent=AGENT)
     assert {row["ref"] for row in json.loads(listed)} == {"CU-1", "CU-2"}  # nothing merged
 
 
-def test_an_export_without_anyone_named_is_refused(desk_file: Path) -> None:
+def test_an_export_without_anyone_named_is_refused(desk_file: str) -> None:
     out = cli(desk_file, "export", "customers", agent=None, code=1)
     assert "say who is acting: pass --agent NAME" in " ".join(out.split())
     assert "CU-1" not in out

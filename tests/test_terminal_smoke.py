@@ -1,5 +1,5 @@
-"""One real-terminal smoke test: desk starts in tmux on a copy of sample.db, fills its panels,
-and quits cleanly on ``q``."""
+"""One real-terminal smoke test: desk starts in tmux on a demo desk, fills its panels, and quits
+cleanly on ``q``. On SQLite the desk is a copy of sample.db, on PostgreSQL a small demo."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+from desk import db
+from desk.demo import build_demo
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample.db"
 
@@ -33,13 +37,21 @@ def _wait_for(session: str, text: str, seconds: float) -> str:
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux for a real terminal")
-def test_desk_starts_shows_numbers_and_quits_with_q(tmp_path: Path) -> None:
-    copy = tmp_path / "sample.db"
-    shutil.copy(SAMPLE, copy)
+def test_desk_starts_shows_numbers_and_quits_with_q(db_url: str, tmp_path: Path) -> None:
+    if db.sqlite_path(db_url) is not None:
+        copy = tmp_path / "sample.db"
+        shutil.copy(SAMPLE, copy)
+        target = str(copy)
+    else:
+        engine = db.make_engine(db_url)
+        story_end = datetime(2025, 11, 20, 15, tzinfo=UTC)
+        build_demo(engine, seed=7, customers=200, calls=1500, months=6, end=story_end)
+        engine.dispose()
+        target = db_url
     status = tmp_path / "status"
     exe = shutil.which("desk") or str(Path(sys.executable).parent / "desk")
     session = f"desk-smoke-{uuid.uuid4().hex[:8]}"
-    command = f"'{exe}' --db '{copy}' --agent 'Anna Berg'; echo $? > '{status}'"
+    command = f"'{exe}' --db '{target}' --agent 'Anna Berg'; echo $? > '{status}'"
     subprocess.run(
         ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command], check=True
     )

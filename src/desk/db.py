@@ -105,6 +105,18 @@ def make_engine(
     that joins the desk's tables with them (an import's staged rows).
     """
     parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        # A write waiting for a lock another agent holds gives up after the busy timeout, as on
+        # SQLite, instead of waiting for ever.
+        options = parsed.query.get("options", "")
+        lock_timeout = f"-c lock_timeout={int(busy_timeout_s * 1000)}"
+        server = sa.create_engine(
+            parsed,
+            pool_pre_ping=True,
+            connect_args={"options": f"{options} {lock_timeout}".strip()},
+        )
+        _BUSY_TIMEOUTS[server] = busy_timeout_s
+        return server
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(parsed, pool_pre_ping=True)
     path = sqlite_path(parsed)
@@ -157,7 +169,7 @@ _BUSY_TIMEOUTS: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictio
 
 
 def busy_timeout(engine: Engine) -> float:
-    """The busy timeout ``engine`` was made with (SQLite; the default for others)."""
+    """The busy timeout ``engine`` was made with (SQLite and PostgreSQL; else the default)."""
     return _BUSY_TIMEOUTS.get(engine, 10.0)
 
 
@@ -211,7 +223,7 @@ def translate_error(error: exc.DBAPIError) -> DeskError:
 def _translate(error: exc.DBAPIError) -> DeskError:
     text = str(error.orig) if error.orig is not None else str(error)
     lowered = text.lower()
-    if "locked" in lowered or "busy" in lowered:
+    if "locked" in lowered or "busy" in lowered or "lock timeout" in lowered:
         return DatabaseBusy(
             "the database stayed busy with other agents' saves for longer than the busy "
             "timeout; nothing was saved. Try again in a moment."

@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Static
 from textual.worker import WorkerCancelled, WorkerFailed
 
+from conftest import another_engine, watching
 from desk import db
 from desk.metrics.loyalty import balance
 from desk.models import AgentRead, ComplaintRead, Priority, Role, Status
@@ -77,8 +78,8 @@ async def typed(pilot: Pilot[None], text: str) -> None:
 
 
 def colleague_changes(engine: Engine, ref: str, changes: dict[str, object]) -> None:
-    """A colleague at another desk (another engine on the same file) changes the complaint."""
-    other = db.make_engine(str(engine.url))
+    """A colleague at another desk (another engine on the same database) changes the complaint."""
+    other = another_engine(engine)
     try:
         with db.write_session(other) as s:
             current = complaints.get_complaint(ref, session=s)
@@ -390,6 +391,7 @@ async def test_another_desks_change_shows_without_a_key(
     app = make_app(start_screen=lambda: ComplaintScreen(ref), poll_seconds=0.05)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
+        await watching(app, pilot)
         colleague_changes(demo_engine, ref, {"summary": "Escalated by phone"})
         for _ in range(200):
             await pilot.pause(0.02)

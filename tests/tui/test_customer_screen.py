@@ -15,6 +15,7 @@ from textual.pilot import Pilot
 from textual.widgets import OptionList, Static
 from textual.worker import WorkerCancelled, WorkerFailed
 
+from conftest import another_engine, watching
 from desk import db
 from desk.metrics.loyalty import balance
 from desk.models import PointsCreate, PurchaseCreate
@@ -152,12 +153,13 @@ async def test_another_desks_purchase_and_points_show_without_a_key(
     app = make_app(start_screen=lambda: CustomerScreen(ref), poll_seconds=0.05)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
+        await watching(app, pilot)
         before = len(option_texts(app))
         await pilot.press("down", "down")
         screen = app.screen
         assert isinstance(screen, CustomerScreen)
         watched = screen._highlighted_item()
-        other = db.make_engine(str(demo_engine.url))
+        other = another_engine(demo_engine)
         with db.write_session(other) as s:
             purchases.add_purchase(
                 PurchaseCreate(customer_ref=ref, at=STORY_END, amount=Decimal("12.00")),

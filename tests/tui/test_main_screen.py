@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from conftest import AGENT, STORY_END
+from conftest import AGENT, STORY_END, another_engine, watching
 from desk import db
 from desk.models import ComplaintCreate, Priority
 from desk.store import complaints as complaint_store
@@ -65,8 +65,9 @@ async def test_another_desk_logging_a_complaint_shows_up_by_itself(
     async with app.run_test(size=(140, 45)) as pilot:
         queue = app.screen.query_one(QueueTable)
         await settle(app, pilot, lambda: queue.row_count > 0)
+        await watching(app, pilot)
         before = queue.row_count
-        colleague = db.make_engine(str(demo_engine.url))  # another process's connections
+        colleague = another_engine(demo_engine)  # another process's connections
         with db.write_session(colleague) as session:
             complaint_store.open_complaint(
                 ComplaintCreate(

@@ -11,8 +11,7 @@ from test_main_screen import settle
 from textual.content import Content
 from textual.widgets import Static
 
-from conftest import AGENT, STORY_END, SUPERVISOR
-from desk import db
+from conftest import AGENT, STORY_END, SUPERVISOR, another_engine
 from desk.clock import frozen
 from desk.config import Settings
 from desk.tui.app import DeskApp
@@ -43,8 +42,8 @@ def _quick_presence(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_each_desk_sees_who_else_has_a_complaint_open_until_they_leave(
     make_app: Callable[..., DeskApp], demo_engine: Engine
 ) -> None:
-    # Clara's desk: its own engine on the same file, as another terminal would have.
-    other_engine = db.make_engine(str(demo_engine.url))
+    # Clara's desk: its own engine on the same database, as another terminal would have.
+    other_engine = another_engine(demo_engine)
     anna = make_app(agent=SUPERVISOR, poll_seconds=0.05)
     try:
         async with anna.run_test(size=(140, 45)) as anna_pilot:

@@ -1,6 +1,9 @@
 """What the desk looks like, pinned: the main screen on sample.db, the call form with its
 validation messages, a complaint, the supervisor screen, and 80x24.
 
+Each picture is taken on SQLite and again on PostgreSQL (sample.db moved there with
+``desk db copy``), and both must match the one stored picture.
+
 The clock is frozen at sample.db's story end, so countdowns and "today" never move. Refresh
 the pictures on purpose with ``pytest tests/tui/test_snapshots.py --snapshot-update`` after a
 change that is meant to alter the screen, and look at them before committing.
@@ -17,13 +20,16 @@ from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
+from syrupy.assertion import SnapshotAssertion
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 from textual.worker import WorkerCancelled
 
+from conftest import ENGINES, PgClones, engine_url, pg_template
 from desk import db
 from desk.clock import frozen
 from desk.config import Settings
+from desk.dbcopy import copy_database
 from desk.models import AgentRead, Role
 from desk.tui.app import DeskApp
 from desk.tui.widgets.panels import DeskPanel
@@ -34,26 +40,69 @@ SAMPLE_END = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 ANNA = AgentRead(name="Anna Berg", role=Role.supervisor, active=True)
 
 
+@pytest.fixture(scope="session")
+def sample_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled sample.db, copied once per test process and brought to the current schema
+    (the repository's file stays as it is)."""
+    path = tmp_path_factory.mktemp("sample") / "sample.db"
+    shutil.copy(SAMPLE, path)
+    engine = db.make_engine(db.database_url(str(path)))
+    try:
+        db.migrate(engine)
+    finally:
+        engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_sample_template(sample_template: Path) -> Iterator[PgClones]:
+    """sample.db moved into a PostgreSQL template database with ``desk db copy``."""
+
+    def fill(url: str) -> None:
+        report = copy_database(db.database_url(str(sample_template)), url)
+        assert report.ok, report.differences
+
+    yield from pg_template("desk_tui_sample", fill)
+
+
+@pytest.fixture(params=ENGINES)
+def sample_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a private copy of sample.db, on each engine."""
+    yield from engine_url(request, tmp_path, "sample_template", "pg_sample_template")
+
+
 @pytest.fixture
-def sample_engine(tmp_path: Path) -> Iterator[Engine]:
+def sample_engine(sample_url: str) -> Iterator[Engine]:
     """An engine on a private copy of the bundled sample.db."""
-    copy = tmp_path / "sample.db"
-    shutil.copy(SAMPLE, copy)
-    engine = db.make_engine(db.database_url(str(copy)))
+    engine = db.make_engine(sample_url)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """One picture per screen for both engines: the engine is left out of the picture's name,
+    so that PostgreSQL must draw exactly what SQLite draws."""
+    location = snapshot.test_location
+    location.testname = location.methodname
+    return snapshot
+
+
+@pytest.fixture
 def sample_app(sample_engine: Engine) -> DeskApp:
     """Anna's desk on sample.db, frozen at the story's end."""
-    return DeskApp(
+    app = DeskApp(
         engine=sample_engine,
         agent=ANNA,
         settings=Settings(),
         clock=frozen(SAMPLE_END),
         story_end=SAMPLE_END,
     )
+    if not db.is_sqlite(sample_engine):
+        # The header names a server by its URL, here a database made for this test alone:
+        # the pictures show the name of the data instead, as SQLite's header does.
+        app.database_label = SAMPLE.name
+    return app
 
 
 async def until(pilot: Pilot[Any], done: Callable[[], bool]) -> None:

@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.worker import WorkerCancelled
 
+from conftest import another_engine
 from desk import db
 from desk.models import AgentRead, CallCreate, ComplaintCreate, Priority, Role
 from desk.store import calls as call_store
@@ -283,8 +284,8 @@ async def test_queue_reload_shows_a_complaint_another_desk_wrote(
         before = table.row_count
         await pilot.press("down", "down")
         kept = table.cursor_key
-        # Another desk: its own engine (its own connections) on the same file.
-        other = db.make_engine(str(demo_engine.url))
+        # Another desk: its own engine (its own connections) on the same database.
+        other = another_engine(demo_engine)
         try:
             with db.write_session(other) as session:
                 customer = session.execute(sa.text("SELECT ref FROM customers LIMIT 1")).scalar()

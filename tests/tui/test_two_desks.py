@@ -1,4 +1,4 @@
-"""Two agents, two desks, one database file: what one logs appears at the other by itself."""
+"""Two agents, two desks, one database: what one logs appears at the other by itself."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from sqlalchemy.engine import Engine
 from test_call_modal import choose, customer_with_unique_name, pick_option, settle, switch_on, typed
 from test_main_screen import settle as settle_until
 
-from conftest import AGENT, STORY_END, SUPERVISOR
-from desk import db
+from conftest import AGENT, STORY_END, SUPERVISOR, another_engine, watching
 from desk.clock import frozen
 from desk.config import Settings
 from desk.tui.app import DeskApp
@@ -22,8 +21,8 @@ async def test_a_complaint_opened_at_one_desk_appears_at_the_other_without_a_key
     make_app: Callable[..., DeskApp], demo_engine: Engine
 ) -> None:
     ref, name = customer_with_unique_name(demo_engine, "active")
-    # Clara's desk: its own engine on the same file, as another terminal would have.
-    other_engine = db.make_engine(str(demo_engine.url))
+    # Clara's desk: its own engine on the same database, as another terminal would have.
+    other_engine = another_engine(demo_engine)
     clara = DeskApp(
         engine=other_engine,
         agent=AGENT,
@@ -40,6 +39,7 @@ async def test_a_complaint_opened_at_one_desk_appears_at_the_other_without_a_key
             await settle_until(
                 clara, clara_pilot, lambda: queue.row_count > 0 and reasons.data is not None
             )
+            await watching(clara, clara_pilot)
             queued = queue.row_count
             assert reasons.data is not None
             service_before = next(r.complaints for r in reasons.data.rows if r.key == "service")
