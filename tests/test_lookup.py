@@ -246,3 +246,131 @@ def test_each_database_has_its_own_index(desk: sa.Engine, tmp_path: object) -> N
 def test_lookup_inside_a_plain_session(desk: sa.Engine) -> None:
     with Session(desk) as s:
         assert find_customers("Jonas", session=s)[0].ref == "CU-000002"
+
+
+# --- lookups as the agent types: never waiting for the index ---------------------------------
+
+
+def find_now(engine: sa.Engine, text: str, limit: int = 8) -> lookup_customers.CustomerLookup:
+    with db.read_session(engine) as s:
+        return lookup_customers.find_customers_now(text, session=s, limit=limit)
+
+
+def index_of(engine: sa.Engine) -> lookup_customers.CustomerIndex:
+    with db.read_session(engine) as s:
+        return lookup_customers.customer_index(session=s)
+
+
+@pytest.mark.parametrize(
+    ("typed", "ref", "matched_on"),
+    [
+        ("CU-000002", "CU-000002", "ref"),
+        ("cu-00000", "CU-000001", "ref"),
+        ("Jonas Weber", "CU-000002", "name"),
+        ("jonas w", "CU-000002", "name"),
+        ("Smith", "XY-123", "name"),
+        ("müller", "CU-000003", "name"),
+        ("info@muell", "CU-000003", "email"),
+        ("+49 (30) 1234567", "CU-000001", "phone"),
+        ("030 7654321", "CU-000002", "phone"),
+    ],
+)
+def test_before_the_index_is_built_the_table_answers_and_says_so(
+    desk: sa.Engine, typed: str, ref: str, matched_on: str
+) -> None:
+    found = find_now(desk, typed)
+    assert found.provisional
+    assert (found.matches[0].ref, found.matches[0].matched_on) == (ref, matched_on)
+
+
+def test_the_table_forgives_no_typos_and_builds_nothing(desk: sa.Engine) -> None:
+    assert find_now(desk, "Jonh Smtih") == lookup_customers.CustomerLookup([], provisional=True)
+    assert find_now(desk, "weber jonas").matches == []  # only what names start with
+    assert find_now(desk, "Lena Weber").matches[0].state == "left"
+    assert find_now(desk, "Jonas").provisional  # still no index: only customer_index builds it
+    assert index_of(desk).ready
+    found = find_now(desk, "Jonh Smtih")
+    assert not found.provisional and found.matches[0].ref == "CU-000001"
+
+
+@pytest.mark.parametrize("text", ["' OR 1=1 --", "%", "_", "%%", "\\", "'; DROP TABLE x; --", "*"])
+def test_hostile_text_finds_nothing_in_the_table_either(desk: sa.Engine, text: str) -> None:
+    assert find_now(desk, text).matches == []
+
+
+def test_a_lookup_during_a_rebuild_searches_the_index_as_it_is(desk: sa.Engine) -> None:
+    index = index_of(desk)
+    with db.write_session(desk) as s:
+        customers.add_customer(CustomerCreate(name="Xaver Huber"), session=s, actor=ACTOR, now=NOW)
+    with index._lock:  # another thread is rebuilding the index
+        during = find_now(desk, "Xaver Huber")
+        assert not during.provisional and during.matches == []
+        assert find_now(desk, "Jonh").matches[0].ref == "CU-000001"
+    after = find_now(desk, "Xaver Huber")
+    assert [m.name for m in after.matches] == ["Xaver Huber"]
+
+
+def test_a_lookup_as_the_agent_types_never_rebuilds_the_index(
+    desk: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lookup_customers, "REBUILD_AFTER", 3)
+    index = index_of(desk)
+    base = index._snapshot.base if index._snapshot else None
+    with db.write_session(desk) as s:
+        for n in range(5):
+            customers.add_customer(
+                CustomerCreate(name=f"Batch Person{n}"), session=s, actor=ACTOR, now=NOW
+            )
+    assert len(find_now(desk, "Batch").matches) == 5
+    assert index._snapshot is not None and index._snapshot.base is base
+    assert len(index._snapshot.delta) == 5
+    index_of(desk)  # what the desk runs in the background
+    assert index._snapshot.base is not base and len(index._snapshot.delta) == 0
+    assert len(find_now(desk, "Batch").matches) == 5
+
+
+def test_a_name_or_address_holding_a_line_break_is_indexed_whole(desk: sa.Engine) -> None:
+    with db.write_session(desk) as s:
+        s.add(
+            Customer(
+                ref="NL-1",
+                name="Wilma\nZeilenbruch",
+                email="wilma@\r\nbruch.example",
+                created_at=NOW,
+            )
+        )
+    assert refs(desk, "wilma zeilenbruch") == ["NL-1"]
+    assert refs(desk, "Zeilenbr")[0] == "NL-1"
+    assert refs(desk, "John Smith")[0] == "CU-000001"  # the others still line up
+    assert refs(desk, "info@mueller.example")[0] == "CU-000003"
+
+
+def test_a_customer_without_a_name_is_still_found_by_ref_and_phone(desk: sa.Engine) -> None:
+    with db.write_session(desk) as s:
+        s.add(Customer(ref="NN-1", name="", phone="0511 7788990", created_at=NOW))
+    assert refs(desk, "NN-1") == ["NN-1"]
+    assert refs(desk, "0511 778899")[0] == "NN-1"
+    assert refs(desk, "Lena Weber")[0] == "CU-000004"  # the others still line up
+
+
+def test_an_empty_desk_has_an_empty_index_that_fills(engine: sa.Engine) -> None:
+    assert find(engine, "anyone") == []
+    with db.write_session(engine) as s:
+        agents.add_agent(ACTOR, Role.supervisor, session=s, actor=None, now=NOW)
+        customers.add_customer(
+            CustomerCreate(name="First Customer"), session=s, actor=ACTOR, now=NOW
+        )
+    assert [m.name for m in find(engine, "Frist Customer")] == ["First Customer"]
+
+
+def test_an_id_given_again_after_a_rolled_back_build_is_indexed_afresh(desk: sa.Engine) -> None:
+    with pytest.raises(RuleViolation), db.write_session(desk) as s:
+        customers.add_customer(CustomerCreate(name="Ghost Writer"), session=s, actor=ACTOR, now=NOW)
+        assert [m.name for m in find_customers("Ghost", session=s)] == [
+            "Ghost Writer"
+        ]  # built here
+        raise RuleViolation("the save failed")
+    with db.write_session(desk) as s:
+        customers.add_customer(CustomerCreate(name="Real Person"), session=s, actor=ACTOR, now=NOW)
+    assert [m.name for m in find(desk, "Real Person")] == ["Real Person"]
+    assert find(desk, "Ghost Writer") == []

@@ -9,30 +9,27 @@ interface; the TUI calls ``snapshot`` in a thread worker and hands the result to
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 
 from sqlmodel import Session
 
 from desk.metrics import (
-    ALL,
     BuyerGroup,
     Period,
     ResponseGroup,
     RetentionRow,
-    complaints_behind,
     custom_period,
+    open_count,
     period_containing,
     periods_between,
     reasons,
-    response_times,
     retention,
     revenue,
+    team_and_agent,
 )
 
 TREND_MONTHS = 12
 """How many months the retention trend line covers, ending with this month."""
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # --- periods ---------------------------------------------------------------------------------
@@ -176,11 +173,9 @@ class ResponseWindow:
     """The team's complaints whose resolution came late or is overdue as of now."""
 
 
-def _window(period: Period, *, session: Session, now: datetime, agent_name: str) -> ResponseWindow:
-    team = response_times(period, session=session, as_of=now).groups
-    per_agent = response_times(period, session=session, as_of=now, by="agent").groups
-    team_group = next((g for g in team if g.key == ALL), None)
-    own_group = next((g for g in per_agent if g.key == agent_name), None)
+def _window(
+    period: Period, team_group: ResponseGroup | None, own_group: ResponseGroup | None
+) -> ResponseWindow:
     return ResponseWindow(
         period=period,
         own=_first_response(own_group),
@@ -207,16 +202,19 @@ def response_panel(
 ) -> ResponsePanelData:
     """The agent's and the team's first-response p50/p90 today and this week, and breaches."""
     # Everything received up to and including the current second (instants are whole seconds).
-    so_far = Period(_EPOCH, now.replace(microsecond=0) + timedelta(seconds=1))
-    open_refs = complaints_behind(
-        so_far, session=session, as_of=now, by="agent", key=agent_name, which="open"
+    so_far = now.replace(microsecond=0) + timedelta(seconds=1)
+    open_load = open_count(session=session, received_before=so_far, agent=agent_name)
+    day, week = today(now, tz), this_week(now, tz)
+    # Today lies within this week: one read of the week's complaints gives both windows.
+    day_groups, week_groups = team_and_agent(
+        [day, week], session=session, as_of=now, agent=agent_name
     )
     return ResponsePanelData(
         agent_name=agent_name,
         as_of=now,
-        today=_window(today(now, tz), session=session, now=now, agent_name=agent_name),
-        week=_window(this_week(now, tz), session=session, now=now, agent_name=agent_name),
-        open_load=len(open_refs),
+        today=_window(day, *day_groups),
+        week=_window(week, *week_groups),
+        open_load=open_load,
     )
 
 

@@ -84,11 +84,15 @@ class CopyReport:
 
 TRANSIENT = frozenset({"presence"})
 """Tables of who is looking at what right now: not copied (they expire within a minute)."""
+DERIVED = frozenset({"lifecycle_days"})
+"""Tables the database keeps itself from other tables' rows (triggers): not copied, the target
+builds them again as the rows they count arrive."""
 
 
 def tables() -> list[sa.Table]:
     """desk's tables that a copy carries, each after the tables it refers to."""
-    return [table for table in SQLModel.metadata.sorted_tables if table.name not in TRANSIENT]
+    skipped = TRANSIENT | DERIVED
+    return [table for table in SQLModel.metadata.sorted_tables if table.name not in skipped]
 
 
 def copy_database(
@@ -293,7 +297,7 @@ def _new_file_removed_on_failure(target_url: str) -> Iterator[None]:
 
 
 def _unknown_tables(connection: sa.Connection) -> list[tuple[str, int]]:
-    known = {table.name for table in tables()} | _BOOKKEEPING | TRANSIENT
+    known = {table.name for table in tables()} | _BOOKKEEPING | TRANSIENT | DERIVED
     names = sorted(set(sa.inspect(connection).get_table_names()) - known)
     return [(name, _count(connection, sa.table(name))) for name in names]
 

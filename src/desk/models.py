@@ -138,7 +138,7 @@ class Customer(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(sa_column_kwargs={"unique": True, "nullable": False})
-    name: str
+    name: str = Field(index=True)  # the customer lookup reads the names in order
     email: str | None = Field(default=None, index=True)
     phone: str | None = Field(default=None, index=True)
     created_at: datetime = _instant()
@@ -165,6 +165,19 @@ class LifecycleEvent(SQLModel, table=True):
     detail: str | None = None
 
 
+class LifecycleDay(SQLModel, table=True):
+    """How many lifecycle events of one kind fall on one UTC day, for counting without reading
+    every event. Kept by the database itself (triggers) on every insert, delete and change of an
+    event's time or kind, whoever writes: desk never writes it, and a copy rebuilds it."""
+
+    __tablename__: ClassVar[str] = "lifecycle_days"
+
+    kind: str = Field(primary_key=True)
+    day: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    """The UTC midnight starting the day, in seconds since 1970."""
+    events: int
+
+
 class Complaint(SQLModel, table=True):
     """A concern a customer raised, filed under the leave-reason it threatens."""
 
@@ -189,6 +202,13 @@ class Complaint(SQLModel, table=True):
         ),
         sa.Index("ix_complaints_status_received_at", "status", "received_at"),
         sa.Index("ix_complaints_category_id_received_at", "category_id", "received_at"),
+        # An agent's unresolved complaints, counted from the index alone (the open load).
+        sa.Index(
+            "ix_complaints_owner_id_resolved_at_received_at",
+            "owner_id",
+            "resolved_at",
+            "received_at",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -249,13 +269,31 @@ class Purchase(SQLModel, table=True):
     """A purchase (negative for a cancellation), in cents."""
 
     __tablename__: ClassVar[str] = "purchases"
-    __table_args__ = (sa.Index("ix_purchases_customer_id_at", "customer_id", "at"),)
+    __table_args__ = (
+        sa.Index("ix_purchases_customer_id_at", "customer_id", "at"),
+        # The revenue equation of a month, read from these indexes alone: all of the month's
+        # purchases by time, the first-ever and repeat purchases by ``prev_at``, and for a
+        # repeat purchase the buyer's first purchase of the month.
+        sa.Index("ix_purchases_at_prev_at_amount_cents", "at", "prev_at", "amount_cents"),
+        sa.Index(
+            "ix_purchases_prev_at_at_amount_cents_customer_id",
+            "prev_at",
+            "at",
+            "amount_cents",
+            "customer_id",
+        ),
+        sa.Index("ix_purchases_customer_id_at_prev_at", "customer_id", "at", "prev_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(sa_column_kwargs={"unique": True, "nullable": False})
     customer_id: int = Field(foreign_key="customers.id")
     at: datetime = _instant(index=True)
     amount_cents: int = Field(sa_type=sa.BigInteger)
+    prev_at: datetime | None = _instant(default=None)
+    """When the same customer bought the time before (purchases ordered by time, then id; None
+    for their first). Kept by the database itself (triggers) on every insert, delete and change
+    of time or customer, whoever writes: desk never sets it."""
 
 
 class LoyaltyAction(SQLModel, table=True):

@@ -23,7 +23,9 @@ from desk.metrics.response import (
     ResponseGroup,
     ResponseReport,
     complaints_behind,
+    open_count,
     response_times,
+    team_and_agent,
 )
 from desk.metrics.retention import RetentionReport, RetentionRow, retention
 from desk.metrics.revenue import BuyerGroup, MonthRevenue, RevenueReport, revenue
@@ -52,10 +54,12 @@ __all__ = [
     "cohorts",
     "complaints_behind",
     "custom_period",
+    "open_count",
     "period_containing",
     "periods_between",
     "reasons",
     "response_times",
     "retention",
     "revenue",
+    "team_and_agent",
 ]

@@ -2,27 +2,29 @@
 
 Lifecycle events alternate per customer (acquired, left, won back, left, …), so the number of
 customers active at an instant t is the number of gaining events before t minus the number of
-leave events before t. One count before the first boundary, plus the events inside the asked
-periods, gives every number: the cost grows with the periods asked for, not with the history.
+leave events before t. Those counts come from ``lifecycle_days`` (events per kind and UTC
+day, kept by the database) for the whole days before each boundary, plus the few events of the
+partial day before it: the cost grows with the days spanned, not with the number of events.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from functools import cache
+from itertools import pairwise
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from desk.metrics._sql import epoch, integer, percent, rounded, table
+from desk.metrics._sql import percent, rounded
 from desk.metrics.periods import Period
-from desk.models import LifecycleEvent, LifecycleKind
+from desk.models import LifecycleKind
 from desk.timefmt import to_epoch
 
 _GAINS = (LifecycleKind.acquired.value, LifecycleKind.won_back.value)
 _LEFT = LifecycleKind.left.value
-_ALL_KINDS = (*_GAINS, _LEFT)
 
 
 @dataclass(frozen=True)
@@ -63,54 +65,64 @@ class RetentionReport:
         return {"periods": [row.to_json(tz) for row in self.rows]}
 
 
-def _active_before(boundary: int, *, session: Session) -> int:
-    """Customers active at ``boundary``: gaining events before it minus leave events before it."""
-    events = table(LifecycleEvent)
-    at = epoch(events.c.at)
-    gained = (
-        sa.select(sa.func.count())
-        .where(events.c.kind.in_(_GAINS), at < integer(boundary))
-        .scalar_subquery()
-    )
-    lost = (
-        sa.select(sa.func.count())
-        .where(events.c.kind == _LEFT, at < integer(boundary))
-        .scalar_subquery()
-    )
-    return int(session.execute(sa.select(gained - lost)).scalar_one())
+DAY_S = 86_400
+_BOUNDARIES_PER_QUERY = 40
+"""Boundaries counted in one statement (four scalar subqueries each): statements stay small."""
 
 
-def _segment_changes(boundaries: list[int], *, session: Session) -> tuple[list[int], list[int]]:
-    """Gaining and leave events in each segment ``[boundaries[i], boundaries[i + 1])``."""
-    segments = len(boundaries) - 1
-    gained = [0] * segments
-    lost = [0] * segments
-    if segments == 0:
-        return gained, lost
-    events = table(LifecycleEvent)
-    at = epoch(events.c.at)
-    segment = sa.case(
-        *((at < integer(boundaries[index + 1]), index) for index in range(segments)),
-    )
-    inside = (
-        sa.select(segment.label("segment"), events.c.kind.label("kind"))
-        .where(
-            events.c.kind.in_(_ALL_KINDS),
-            at >= integer(boundaries[0]),
-            at < integer(boundaries[-1]),
-        )
-        .subquery("inside")
-    )
-    is_left = inside.c.kind == _LEFT
-    query = sa.select(
-        inside.c.segment,
-        sa.func.sum(sa.case((is_left, 0), else_=1)),
-        sa.func.sum(sa.case((is_left, 1), else_=0)),
-    ).group_by(inside.c.segment)
-    for index, gains, losses in session.execute(query):
-        gained[int(index)] = int(gains)
-        lost[int(index)] = int(losses)
-    return gained, lost
+def _before(kinds: tuple[str, ...], index: int, first: bool) -> list[str]:
+    """SQL counting events of ``kinds`` up to boundary ``:b<index>``, in two parts: the whole
+    UTC days from the previous boundary's day ``:p<index>`` (from the beginning for the very
+    ``first`` boundary) to this boundary's day ``:d<index>``, summed from ``lifecycle_days``;
+    and the events of the partial day ``[:d<index>, :b<index>)``, a range count on the
+    (kind, at) index."""
+    listed = ", ".join(f"'{kind}'" for kind in kinds)
+    since = "" if first else f" AND day >= CAST(:p{index} AS BIGINT)"
+    return [
+        f"(SELECT coalesce(sum(events), 0) FROM lifecycle_days WHERE kind IN ({listed})"
+        f" AND day < CAST(:d{index} AS BIGINT){since})",
+        f"(SELECT count(*) FROM lifecycle_events WHERE kind IN ({listed})"
+        f" AND at >= CAST(:d{index} AS BIGINT) AND at < CAST(:b{index} AS BIGINT))",
+    ]
+
+
+@cache
+def _counting(boundaries: int, first: bool) -> sa.TextClause:
+    """One statement counting, for each of ``boundaries`` boundaries, gains then losses (two
+    parts each, see ``_before``); ``first``: its first boundary is the very first one."""
+    parts: list[str] = []
+    for index in range(boundaries):
+        very_first = first and index == 0
+        parts += _before(_GAINS, index, very_first) + _before((_LEFT,), index, very_first)
+    return sa.text("SELECT " + ", ".join(parts))
+
+
+def _changes(boundaries: list[int], *, session: Session) -> tuple[int, list[int], list[int]]:
+    """Customers active at the first boundary, and the gaining and leave events of each segment
+    ``[boundaries[i], boundaries[i + 1])``: counts as differences of the events before each
+    boundary, which come from a few hundred day counts and a few partial days of events."""
+    days = [boundary - boundary % DAY_S for boundary in boundaries]  # floor, before 1970 too
+    gained_before: list[int] = []
+    lost_before: list[int] = []
+    whole_gained = whole_lost = 0  # events on the whole days before the current boundary's day
+    for offset in range(0, len(boundaries), _BOUNDARIES_PER_QUERY):
+        chunk = range(offset, min(offset + _BOUNDARIES_PER_QUERY, len(boundaries)))
+        params: dict[str, int] = {}
+        for local, index in enumerate(chunk):
+            params[f"b{local}"], params[f"d{local}"] = boundaries[index], days[index]
+            if index:
+                params[f"p{local}"] = days[index - 1]
+        statement = _counting(len(chunk), offset == 0)
+        values = [int(value) for value in session.execute(statement, params).one()]
+        for first in range(0, len(values), 4):
+            gain_days, gain_part, loss_days, loss_part = values[first : first + 4]
+            whole_gained += gain_days
+            whole_lost += loss_days
+            gained_before.append(whole_gained + gain_part)
+            lost_before.append(whole_lost + loss_part)
+    gained = [after - before for before, after in pairwise(gained_before)]
+    lost = [after - before for before, after in pairwise(lost_before)]
+    return gained_before[0] - lost_before[0], gained, lost
 
 
 def retention(periods: list[Period], *, session: Session) -> RetentionReport:
@@ -119,8 +131,8 @@ def retention(periods: list[Period], *, session: Session) -> RetentionReport:
         return RetentionReport(rows=())
     boundaries = sorted({to_epoch(p.start) for p in periods} | {to_epoch(p.end) for p in periods})
     position = {boundary: index for index, boundary in enumerate(boundaries)}
-    gained, lost = _segment_changes(boundaries, session=session)
-    active = [_active_before(boundaries[0], session=session)]
+    active_first, gained, lost = _changes(boundaries, session=session)
+    active = [active_first]
     for index in range(len(boundaries) - 1):
         active.append(active[-1] + gained[index] - lost[index])
     rows: list[RetentionRow] = []

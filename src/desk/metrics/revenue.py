@@ -17,9 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from desk.metrics._sql import epoch, integer, table, text_value
 from desk.metrics.periods import Period
-from desk.models import Purchase, from_cents
+from desk.models import from_cents
 from desk.timefmt import to_epoch
 
 DAY_S = 24 * 3600
@@ -95,57 +94,72 @@ class RevenueReport:
         return {"months": [month.to_json(tz) for month in self.months]}
 
 
+# Every purchase knows when its customer bought the time before (``prev_at``, None for their
+# first; purchases ordered by time, then id). In a month M = [S, E) a buyer's first purchase in M
+# is then the one purchase of theirs in M whose ``prev_at`` is before S or None, and that
+# ``prev_at`` is their previous purchase before M: new when None, revived when it lies more than
+# the window before, returning otherwise. A buyer's later purchases in M are those whose
+# ``prev_at`` lies in M; they take the kind of the buyer's first one. Each count below is a range
+# of one index, read without touching the purchases themselves:
+# * all of M, and the revived first purchases: (at, prev_at, amount_cents), over M;
+# * the new first purchases (prev_at None) and the later purchases (prev_at in M):
+#   (prev_at, at, amount_cents, customer_id), over just those;
+# the returning ones are the rest.
+_BOUNDS = (
+    sa.bindparam("start", type_=sa.BigInteger),
+    sa.bindparam("end", type_=sa.BigInteger),
+    sa.bindparam("window", type_=sa.BigInteger),
+)
+# Three plain filtered sums, one statement: cheaper than conditional sums over one scan.
+_MONTH_AND_NEW = sa.text(
+    "SELECT 1, count(*), coalesce(sum(amount_cents), 0) "
+    "FROM purchases WHERE at >= :start AND at < :end "
+    "UNION ALL "
+    "SELECT 2, count(*), coalesce(sum(amount_cents), 0) "
+    "FROM purchases WHERE prev_at IS NULL AND at >= :start AND at < :end "
+    "UNION ALL "
+    "SELECT 3, count(*), coalesce(sum(amount_cents), 0) FROM purchases "
+    "WHERE at >= :start AND at < :end AND prev_at < :start AND prev_at < at - :window"
+).bindparams(*_BOUNDS)
+_LATER = sa.text(
+    "SELECT CASE WHEN f.prev_at IS NULL THEN 'new' WHEN f.prev_at < f.at - :window "
+    "THEN 'revived' ELSE 'returning' END AS kind, count(*), sum(p.amount_cents) "
+    "FROM purchases p JOIN purchases f ON f.customer_id = p.customer_id "
+    "AND f.at >= :start AND f.at <= p.at AND (f.prev_at IS NULL OR f.prev_at < :start) "
+    "WHERE p.prev_at >= :start AND p.prev_at < :end AND p.at < :end "
+    "GROUP BY 1"
+).bindparams(*_BOUNDS)
+
+
 def _month(month: Period, window_s: int, *, session: Session) -> MonthRevenue:
-    purchases = table(Purchase)
-    earlier = purchases.alias("earlier")
-    start, end = integer(to_epoch(month.start)), integer(to_epoch(month.end))
-    at = epoch(purchases.c.at)
-    in_month = sa.and_(at >= start, at < end)
-    buyers = (
-        sa.select(
-            purchases.c.customer_id.label("customer_id"),
-            sa.func.min(at).label("first_at"),
-            sa.func.sum(purchases.c.amount_cents).label("amount"),
-        )
-        .where(in_month)
-        .group_by(purchases.c.customer_id)
-        .subquery("buyers")
-    )
-    previous = (
-        sa.select(sa.func.max(epoch(earlier.c.at)))
-        .where(earlier.c.customer_id == buyers.c.customer_id, epoch(earlier.c.at) < start)
-        .scalar_subquery()
-    )
-    with_previous = sa.select(
-        buyers.c.amount, buyers.c.first_at, previous.label("previous_at")
-    ).subquery("with_previous")
-    # One reference to the previous purchase, so that it is looked up once per buyer: the gap
-    # is NULL for a buyer with no earlier purchase (new), else revived or returning.
-    gap = with_previous.c.first_at - with_previous.c.previous_at
-    kind = sa.case(
-        {True: text_value(_REVIVED), False: text_value(_RETURNING)},
-        value=gap > integer(window_s),
-        else_=text_value(_NEW),
-    )
-    classified = sa.select(kind.label("kind"), with_previous.c.amount).subquery("classified")
-    query = sa.select(
-        classified.c.kind, sa.func.count(), sa.func.sum(classified.c.amount)
-    ).group_by(classified.c.kind)
-    groups = {
-        str(name): BuyerGroup(buyers=int(count), revenue_cents=int(amount))
-        for name, count, amount in session.execute(query)
+    params = {"start": to_epoch(month.start), "end": to_epoch(month.end), "window": window_s}
+    sums = {
+        int(part): (int(count), int(cents))
+        for part, count, cents in session.execute(_MONTH_AND_NEW, params)
     }
-    total = session.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(purchases.c.amount_cents), 0)).where(in_month)
-    ).scalar_one()
-    empty = BuyerGroup(buyers=0, revenue_cents=0)
+    purchases, total = sums[1]
+    new_buyers, new_cents = sums[2]
+    revived, revived_cents = sums[3]
+    later = {
+        str(kind): (int(count), int(cents))
+        for kind, count, cents in session.execute(_LATER, params)
+    }
+    later_count = sum(count for count, _ in later.values())
+    later_cents = sum(cents for _, cents in later.values())
+    # First purchases that are neither new nor revived are returning buyers' first purchases.
+    returning = purchases - later_count - new_buyers - revived
+    returning_cents = total - later_cents - new_cents - revived_cents
     return MonthRevenue(
         start=month.start,
         end=month.end,
-        new=groups.get(_NEW, empty),
-        returning=groups.get(_RETURNING, empty),
-        revived=groups.get(_REVIVED, empty),
-        total_cents=int(total),
+        new=BuyerGroup(buyers=new_buyers, revenue_cents=new_cents + later.get(_NEW, (0, 0))[1]),
+        returning=BuyerGroup(
+            buyers=returning, revenue_cents=returning_cents + later.get(_RETURNING, (0, 0))[1]
+        ),
+        revived=BuyerGroup(
+            buyers=revived, revenue_cents=revived_cents + later.get(_REVIVED, (0, 0))[1]
+        ),
+        total_cents=total,
     )
 
 

@@ -13,6 +13,7 @@ bound parameters only (``%``, ``_`` and ``\\`` are matched literally).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -126,8 +127,15 @@ def _matches(
 # --- the queue -------------------------------------------------------------------------------
 
 
-def _queue(filter: str | None, owner: str | None, *, session: Session) -> sa.Subquery:
-    """The queue's rows with their applicable SLA deadline (epoch seconds) and target."""
+def _queue(
+    filter: str | None,
+    owner: str | None,
+    *,
+    session: Session,
+    ids: sa.Select[Any] | None = None,
+) -> sa.Subquery:
+    """The queue's rows with their applicable SLA deadline (epoch seconds) and target
+    (``ids``: only the complaints that select picks)."""
     complaints = table(Complaint)
     customers = table(Customer)
     categories = table(Category)
@@ -161,6 +169,8 @@ def _queue(filter: str | None, owner: str | None, *, session: Session) -> sa.Sub
         )
         .where(complaints.c.status.in_(QUEUE_STATUSES))
     )
+    if ids is not None:
+        query = query.where(complaints.c.id.in_(ids))
     if owner is not None:
         query = query.where(agents.c.name == text_value(owner))
     text = _clean(filter)
@@ -200,9 +210,31 @@ def _queue_row(row: sa.Row[Any]) -> QueueRow:
     )
 
 
+def _queue_order(owner: str | None) -> sa.Subquery:
+    """The queue's ids with their SLA deadline, read from the complaints alone (no names)."""
+    complaints = table(Complaint)
+    targets = table(SlaTarget)
+    received = epoch(complaints.c.received_at)
+    target = sa.case(
+        (epoch(complaints.c.first_response_at).is_(None), targets.c.first_response_s),
+        else_=targets.c.resolution_s,
+    )
+    query = (
+        sa.select(complaints.c.id.label("id"), (received + target).label("due_at"))
+        .select_from(complaints.join(targets, targets.c.priority == complaints.c.priority))
+        .where(complaints.c.status.in_(QUEUE_STATUSES))
+    )
+    if owner is not None:
+        agents = table(Agent)
+        owner_ids = sa.select(agents.c.id).where(agents.c.name == text_value(owner))
+        query = query.where(complaints.c.owner_id.in_(owner_ids))
+    return query.subquery("ordered")
+
+
 def queue_count(*, session: Session, filter: str | None = None, owner: str | None = None) -> int:
     """How many complaints are in the queue (matching ``filter``, owned by ``owner``)."""
-    queue = _queue(filter, owner, session=session)
+    # Without a filter no name is needed: the complaints (and their SLA targets) say it all.
+    queue = _queue(filter, owner, session=session) if _clean(filter) else _queue_order(owner)
     return int(session.execute(sa.select(sa.func.count()).select_from(queue)).scalar_one())
 
 
@@ -214,12 +246,25 @@ def queue_page(
     filter: str | None = None,
     owner: str | None = None,
 ) -> list[QueueRow]:
-    """``limit`` complaints of the queue from position ``offset``, most pressing first."""
+    """``limit`` complaints of the queue from position ``offset``, most pressing first.
+
+    Without a filter the queue is put in order from the complaints alone and the names are
+    joined for the page's rows only.
+    """
     queue = _queue(filter, owner, session=session)
+    if _clean(filter) is None:
+        ordered = _queue_order(owner)
+        page = (
+            sa.select(ordered.c.id)
+            .order_by(ordered.c.due_at, ordered.c.id)
+            .offset(max(offset, 0))
+            .limit(max(limit, 0))
+        )
+        queue = _queue(None, None, session=session, ids=page)
     rows = session.execute(
         sa.select(queue)
         .order_by(queue.c.due_at, queue.c.id)
-        .offset(max(offset, 0))
+        .offset(0 if _clean(filter) is None else max(offset, 0))
         .limit(max(limit, 0))
     ).all()
     return [_queue_row(row) for row in rows]
@@ -248,49 +293,108 @@ def queue_position(
 # --- recent calls ----------------------------------------------------------------------------
 
 
-def _calls_ids(filter: str | None, *, session: Session) -> sa.Select[Any]:
-    """The ids and start instants of the calls matching ``filter``, unordered.
+def _call_conditions(text: str, *, session: Session, per_row: bool) -> list[ColumnElement[bool]]:
+    """The ways a call can match ``text``: its own ref or notes, or its customer, agent,
+    complaint, channel or direction.
 
-    Names are matched in their own (small) tables first and calls picked by id, so that
-    the scan of the calls touches no other table.
+    ``per_row`` looks each call's customer, agent and complaint up by primary key as the calls
+    are walked: cheap when matches are common and only a page is wanted. Otherwise the names
+    are matched in their own tables first and calls picked by id, so that a scan of all the
+    calls (a count, a rare text) touches no other table.
     """
     calls = table(Call)
-    query = sa.select(calls.c.id.label("id"), calls.c.started_at.label("started_at"))
-    text = _clean(filter)
-    if text is None:
-        return query
     customers = table(Customer)
     agents = table(Agent)
     complaints = table(Complaint)
-    customer_ids = sa.select(customers.c.id).where(
-        _matches(text, [customers.c.ref, customers.c.name], session=session)
-    )
-    agent_ids = sa.select(agents.c.id).where(_matches(text, [agents.c.name], session=session))
-    complaint_ids = sa.select(complaints.c.id).where(
-        _matches(text, [complaints.c.ref], session=session)
-    )
+    customer_match = _matches(text, [customers.c.ref, customers.c.name], session=session)
+    agent_match = _matches(text, [agents.c.name], session=session)
+    complaint_match = _matches(text, [complaints.c.ref], session=session)
+    conditions = [_matches(text, [calls.c.ref, calls.c.notes], session=session)]
+    if per_row:
+        conditions += [
+            sa.exists().where(customers.c.id == calls.c.customer_id, customer_match),
+            sa.exists().where(agents.c.id == calls.c.agent_id, agent_match),
+            sa.exists().where(complaints.c.id == calls.c.complaint_id, complaint_match),
+        ]
+    else:
+        conditions += [
+            calls.c.customer_id.in_(sa.select(customers.c.id).where(customer_match)),
+            calls.c.agent_id.in_(sa.select(agents.c.id).where(agent_match)),
+            calls.c.complaint_id.in_(sa.select(complaints.c.id).where(complaint_match)),
+        ]
     # Channel and direction hold a handful of known words: match those here, and compare
     # the column by equality, which costs far less per row than a LIKE.
     needle = text.casefold()
     channels = [c.value for c in Channel if needle in c.value]
     directions = [d.value for d in Direction if needle in d.value]
-    conditions = [
-        _matches(text, [calls.c.ref, calls.c.notes], session=session),
-        calls.c.customer_id.in_(customer_ids),
-        calls.c.agent_id.in_(agent_ids),
-        calls.c.complaint_id.in_(complaint_ids),
-    ]
     if channels:
         conditions.append(calls.c.channel.in_(channels))
     if directions:
         conditions.append(calls.c.direction.in_(directions))
-    return query.where(sa.or_(*conditions))
+    return conditions
+
+
+def _calls_ids(filter: str | None, *, session: Session, per_row: bool = False) -> sa.Select[Any]:
+    """The ids and start instants of the calls matching ``filter``, unordered."""
+    calls = table(Call)
+    query = sa.select(calls.c.id.label("id"), calls.c.started_at.label("started_at"))
+    text = _clean(filter)
+    if text is None:
+        return query
+    return query.where(sa.or_(*_call_conditions(text, session=session, per_row=per_row)))
 
 
 def calls_count(*, session: Session, filter: str | None = None) -> int:
     """How many calls there are (matching ``filter``)."""
     ids = _calls_ids(filter, session=session).subquery("matching")
     return int(session.execute(sa.select(sa.func.count()).select_from(ids)).scalar_one())
+
+
+FILTER_WINDOW = 5000
+"""A filtered page near either end of the calls is first looked for among this many calls at
+that end, walking them in order and testing each; only when they hold too few matches are all
+the calls searched."""
+
+
+def _filtered_page_ids(
+    filter: str | None,
+    order: Sequence[ColumnElement[Any]],
+    offset: int,
+    limit: int,
+    *,
+    reverse: bool,
+    session: Session,
+) -> sa.Subquery | None:
+    """The page's call ids when the newest (``reverse``: oldest) calls hold all of it, else None.
+
+    A page of a common text is found a few hundred calls in; a rare one would walk every call,
+    testing each by primary-key lookups, which costs more than matching the names in their own
+    tables first. So the walk is bounded by ``FILTER_WINDOW`` calls: the window is every call
+    started at or after (before) the window's last call, and when it holds ``offset + limit``
+    matches, they are the first ones of the whole list in that order.
+    """
+    text = _clean(filter)
+    if text is None or limit == 0 or offset + limit > FILTER_WINDOW:
+        return None
+    calls = table(Call)
+    start = epoch(calls.c.started_at)
+    edge = session.execute(
+        sa.select(start)
+        .order_by(start.asc() if reverse else start.desc())
+        .offset(FILTER_WINDOW - 1)
+        .limit(1)
+    ).scalar()
+    query = _calls_ids(filter, session=session, per_row=True)
+    if edge is not None:
+        query = query.where(start <= integer(edge) if reverse else start >= integer(edge))
+    found = session.execute(query.order_by(*order).offset(offset).limit(limit)).all()
+    if len(found) < limit and edge is not None:
+        return None
+    ids = [row.id for row in found]
+    if not ids:
+        # Nothing in the window, and the window is every call: nothing anywhere.
+        return sa.select(calls.c.id.label("id")).where(sa.false()).subquery("page")
+    return sa.select(calls.c.id.label("id")).where(calls.c.id.in_(ids)).subquery("page")
 
 
 def calls_page(
@@ -318,13 +422,15 @@ def calls_page(
             return []
         order, reverse = oldest_first, True
         offset, limit = total - end, end - offset
-    ids = (
-        _calls_ids(filter, session=session)
-        .order_by(*order)
-        .offset(offset)
-        .limit(limit)
-        .subquery("page")
-    )
+    ids = _filtered_page_ids(filter, order, offset, limit, reverse=reverse, session=session)
+    if ids is None:
+        ids = (
+            _calls_ids(filter, session=session)
+            .order_by(*order)
+            .offset(offset)
+            .limit(limit)
+            .subquery("page")
+        )
     customers = table(Customer)
     agents = table(Agent)
     complaints = table(Complaint)

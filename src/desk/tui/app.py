@@ -7,12 +7,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import datetime, timedelta
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -25,8 +26,10 @@ from desk.errors import DeskError
 from desk.live import ChangeWatcher
 from desk.models import AgentRead, Role
 from desk.store.presence import heartbeat, leave, presence_session
-from desk.tui.commands import DeskCommands
 from desk.tui.messages import DataChanged
+
+if TYPE_CHECKING:
+    from textual.command import Provider
 
 T = TypeVar("T")
 
@@ -42,12 +45,27 @@ def story_clock(story_end: datetime) -> Clock:
     )
 
 
+def _fill(future: Future[Any], compute: Callable[[], Any]) -> None:
+    """Set ``future`` to what ``compute`` returns, or to the error it raises."""
+    try:
+        future.set_result(compute())
+    except BaseException as error:  # handed over to whoever waits for the figures
+        future.set_exception(error)
+
+
+def _desk_commands() -> type[Provider]:
+    """The command palette's provider, imported when the palette first opens."""
+    from desk.tui.commands import DeskCommands
+
+    return DeskCommands
+
+
 class DeskApp(App[None]):
     """The agent's desk: queue, calls and live retention panels over one database."""
 
     CSS_PATH = "desk.tcss"
     TITLE = "desk"
-    COMMANDS = App.COMMANDS | {DeskCommands}
+    COMMANDS = App.COMMANDS | {_desk_commands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="quit"),
         Binding("question_mark", "help", "Help", id="help"),
@@ -80,17 +98,58 @@ class DeskApp(App[None]):
         # Heartbeats and leaving run in worker threads: one at a time, so that a heartbeat
         # under way can never bring back a row that leaving has just removed.
         self._presence_lock = threading.Lock()
+        self._early_stats: Future[Any] | None = None
+        self._watcher_primed = False
+        self.last_input = time.monotonic()
+        """When the agent last pressed a key or clicked (monotonic seconds)."""
 
     @property
     def is_supervisor(self) -> bool:
         """Whether the agent at this desk is a supervisor."""
         return self.agent.role is Role.supervisor
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseDown)) and not event.is_forwarded:
+            self.last_input = time.monotonic()
+        await super().on_event(event)
+
+    def idle_for(self) -> float:
+        """Seconds since the agent last pressed a key or clicked."""
+        return time.monotonic() - self.last_input
+
     def now(self) -> datetime:
         """The desk's current instant (a demo desk ticks on from its story's end)."""
         return self.clock()
 
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the desk; the main screen's figures are read while the app itself starts up."""
+        self._prime_watcher()
+        if self._start_screen is None:
+            from desk.tui.screens.main import read_stats
+
+            # The database does its work without holding the interpreter, so most of the
+            # reading overlaps with styling and laying out the screen.
+            self._early_stats = Future()
+            threading.Thread(
+                target=_fill, args=(self._early_stats, lambda: read_stats(self)), daemon=True
+            ).start()
+        return super().run(*args, **kwargs)
+
+    def take_early_stats(self) -> Future[Any] | None:
+        """The figures being read since the desk started, once (None afterwards)."""
+        early, self._early_stats = self._early_stats, None
+        return early
+
+    def _prime_watcher(self) -> None:
+        """Let the watcher note where the database stands, before anything is read: its first
+        look announced as a change would have every screen read everything twice."""
+        if not self._watcher_primed:
+            self._watcher_primed = True
+            with contextlib.suppress(Exception):  # a database in trouble shows in the reads
+                self._watcher.changed()
+
     def on_mount(self) -> None:
+        self._prime_watcher()
         if self._start_screen is not None:
             self.push_screen(self._start_screen())
         else:

@@ -11,7 +11,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from desk.errors import NotFound
 from desk.store.complaints import get_complaint
-from desk.store.lookup_customers import CustomerMatch, find_customers
+from desk.store.lookup_customers import CustomerLookup, customer_index, find_customers_now
 
 if TYPE_CHECKING:
     from desk.tui.app import DeskApp
@@ -27,12 +27,13 @@ ACTIONS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _search(text: str, session: Session) -> tuple[list[CustomerMatch], str | None]:
+def _search(text: str, session: Session) -> tuple[CustomerLookup, str | None]:
     try:
         complaint: str | None = get_complaint(text.upper(), session=session).ref
     except NotFound:
         complaint = None
-    return find_customers(text, session=session, limit=8), complaint
+    # Never waits for the lookup's index: until it is ready, a plain scan answers.
+    return find_customers_now(text, session=session, limit=8), complaint
 
 
 class DeskCommands(Provider):
@@ -42,6 +43,17 @@ class DeskCommands(Provider):
     def desk(self) -> DeskApp:
         """The running desk."""
         return cast("DeskApp", self.app)
+
+    async def startup(self) -> None:
+        # Bring the customer lookup's index up to date in the background (rebuilt there after
+        # many changes), so that typing here never waits for it.
+        self.app.run_worker(
+            lambda: self.desk.read(lambda session: customer_index(session=session)),
+            thread=True,
+            group="palette-warm",
+            exclusive=True,
+            exit_on_error=False,
+        )
 
     async def discover(self) -> Hits:
         for name, action, help_text in ACTIONS:
@@ -61,7 +73,7 @@ class DeskCommands(Provider):
         text = query.strip()
         if len(text) < 2:
             return
-        customers, complaint = await asyncio.to_thread(self.desk.read, partial(_search, text))
+        found, complaint = await asyncio.to_thread(self.desk.read, partial(_search, text))
         if complaint is not None:
             yield Hit(
                 1.0,
@@ -69,7 +81,7 @@ class DeskCommands(Provider):
                 partial(self._open_complaint, complaint),
                 help="Open the complaint",
             )
-        for index, match in enumerate(customers):
+        for index, match in enumerate(found.matches):
             details = " · ".join(
                 part for part in (match.ref, match.email or "", match.phone or "") if part
             )
@@ -77,7 +89,12 @@ class DeskCommands(Provider):
                 0.9 - index * 0.01,
                 f"Customer {match.name}",
                 partial(self._open_customer, match.ref),
-                help=f"{details} ({match.state or 'never acquired'})",
+                help=f"{details} ({match.state or 'never acquired'})"
+                + (
+                    " · exact matches only while the lookup is prepared"
+                    if found.provisional
+                    else ""
+                ),
             )
 
     def _run_action(self, action: str) -> None:

@@ -23,7 +23,7 @@ from desk.errors import DeskError
 from desk.models import CategoryRead, Channel, Direction, Priority
 from desk.store import flows
 from desk.store.flows import CallDraft, ComplaintDraft, LeavingDraft, LoggedCall, NewCustomer
-from desk.store.lookup_customers import CustomerMatch, customer_index, find_customers
+from desk.store.lookup_customers import CustomerMatch, customer_index, find_customers_now
 
 if TYPE_CHECKING:
     from desk.tui.app import DeskApp
@@ -273,10 +273,15 @@ class CallModal(ModalScreen[LoggedCall | None]):
 
     @dataclass
     class CustomersFound(Message):
-        """The lookup found these customers for ``text``."""
+        """The lookup found these customers for ``text`` (``provisional``: by a plain scan,
+        while the lookup's index is still being prepared)."""
 
         text: str
         matches: list[CustomerMatch]
+        provisional: bool = False
+
+    class LookupReady(Message):
+        """The lookup's index is ready: typos are forgiven from now on."""
 
     @dataclass
     class CategoriesLoaded(Message):
@@ -304,6 +309,10 @@ class CallModal(ModalScreen[LoggedCall | None]):
         """The customer chosen in the lookup."""
         self.matches: list[CustomerMatch] = []
         """What the lookup shows now."""
+        self.matches_for = ""
+        """The text the matches shown were found for ("" while none are shown)."""
+        self.provisional = False
+        """Whether the matches shown were found before the lookup's index was ready."""
         self.saving = False
         """Whether a save is on its way (a second ctrl+s waits for it)."""
 
@@ -440,8 +449,16 @@ class CallModal(ModalScreen[LoggedCall | None]):
 
     @work(thread=True, group="call-warm", exit_on_error=False)
     def warm_lookup(self) -> None:
-        """Build or refresh the lookup's index now, so that the first keystroke is quick."""
+        """Build or refresh the lookup's index now (it may be rebuilt after many changes),
+        then post ``LookupReady``; until then lookups answer from a plain scan."""
         self.desk.read(lambda s: customer_index(session=s))
+        self.post_message(self.LookupReady())
+
+    @on(LookupReady)
+    def _lookup_ready(self) -> None:
+        typed = self.query_one("#call-lookup", Input).value
+        if self.provisional and typed.strip():
+            self.lookup(typed)  # the same text again, now with typos forgiven
 
     @on(CategoriesLoaded)
     def _categories_loaded(self, message: CategoriesLoaded) -> None:
@@ -462,21 +479,32 @@ class CallModal(ModalScreen[LoggedCall | None]):
 
     @work(thread=True, exclusive=True, group="call-lookup", exit_on_error=False)
     def lookup(self, text: str) -> None:
-        """Find the customers matching ``text``, then post ``CustomersFound``."""
-        matches = self.desk.read(lambda s: find_customers(text, session=s, limit=LOOKUP_LIMIT))
+        """Find the customers matching ``text``, then post ``CustomersFound``; never waits
+        for the lookup's index to be built."""
+        found = self.desk.read(lambda s: find_customers_now(text, session=s, limit=LOOKUP_LIMIT))
         if not get_current_worker().is_cancelled:  # the agent typed on: a newer one runs
-            self.post_message(self.CustomersFound(text, matches))
+            self.post_message(self.CustomersFound(text, found.matches, found.provisional))
 
     @on(CustomersFound)
     def _customers_found(self, message: CustomersFound) -> None:
         if message.text != self.query_one("#call-lookup", Input).value:
             return  # typed on since this lookup started
         self._show_matches(message.matches)
-        if not message.matches and self.customer is None:
+        self.matches_for = message.text
+        self.provisional = message.provisional
+        if self.customer is not None:
+            return
+        if message.provisional:
+            self._hint("Preparing the lookup: exact matches only, typos forgiven in a moment.")
+        elif not message.matches:
             self._hint("No customer matches. Switch on “New customer” to add one.")
+        else:
+            self._hint("Type to search; ↑↓ move, enter picks.")
 
     def _show_matches(self, matches: list[CustomerMatch]) -> None:
         self.matches = matches
+        self.matches_for = ""
+        self.provisional = False
         option_list = self.query_one("#call-matches", OptionList)
         option_list.set_options(Option(match_content(m), id=m.ref) for m in matches)
         option_list.set_class(not matches, "hidden")

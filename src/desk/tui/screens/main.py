@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, cast
 
@@ -27,6 +28,23 @@ if TYPE_CHECKING:
 
 NARROW = 100
 """Below this many columns the panels stack under the lists instead of beside them."""
+WARM_WHEN_IDLE_S = 2.0
+"""The customer lookup's index is built once the agent has not pressed a key for this long
+(building it takes the interpreter for a while, which would slow the keys down)."""
+
+
+def read_stats(app: DeskApp) -> dashboard.Dashboard:
+    """The side panels' figures as of the desk's now, in a read unit of work."""
+    now = app.now()
+    return app.read(
+        lambda session: dashboard.snapshot(
+            session=session,
+            now=now,
+            tz=app.settings.tz,
+            agent_name=app.agent.name,
+            dormancy_days=app.settings.dormancy_days,
+        )
+    )
 
 
 @dataclass
@@ -48,6 +66,11 @@ class MainScreen(Screen[None]):
         Binding("w", "queue_tab", "Queue", id="queue_tab", show=False),
         Binding("P", "toggle_panels", "Panels", id="toggle_panels"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._warm_planned = False
+        self._warming = False
 
     def compose(self) -> ComposeResult:
         yield DeskHeader(id="header")
@@ -74,12 +97,13 @@ class MainScreen(Screen[None]):
         self._layout_for(self.app.size.width)
         self.query_one(QueueTable).focus()
         self.refresh_stats()
-        self._warm_lookup()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A failed read or save of this screen becomes a notification, never a crash."""
         if event.state is WorkerState.ERROR and event.worker.error is not None:
             self.desk.report_error(event.worker.error)
+            if event.worker.group == "stats":
+                self._after_first_frame()
 
     def on_resize(self, event: Resize) -> None:
         self._layout_for(event.size.width)
@@ -92,17 +116,13 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="stats", exit_on_error=False)
     def refresh_stats(self) -> None:
         """Compute the panels' figures in a thread; the panels only draw what arrives."""
-        app = self.desk
-        now = app.now()
-        data = app.read(
-            lambda session: dashboard.snapshot(
-                session=session,
-                now=now,
-                tz=app.settings.tz,
-                agent_name=app.agent.name,
-                dormancy_days=app.settings.dormancy_days,
-            )
-        )
+        early = self.desk.take_early_stats()
+        data = None
+        if early is not None:
+            with contextlib.suppress(Exception):  # read again below, and told if it fails
+                data = early.result()
+        if data is None:
+            data = read_stats(self.desk)
         self.post_message(StatsRefreshed(data))
 
     @work(thread=True, exclusive=True, group="warm", exit_on_error=False)
@@ -114,6 +134,26 @@ class MainScreen(Screen[None]):
 
     def on_stats_refreshed(self, message: StatsRefreshed) -> None:
         self.query_one(PanelsColumn).show(message.data)
+        self._after_first_frame()
+
+    def _after_first_frame(self) -> None:
+        """Once the screen is drawn with its figures, start what can wait until then."""
+        if not self._warm_planned:
+            self._warm_planned = True
+            self.set_timer(WARM_WHEN_IDLE_S, self._warm_when_idle)
+
+    def _warm_when_idle(self) -> None:
+        """Build the lookup index when the agent pauses (or now, when a lookup is near)."""
+        idle = self.desk.idle_for()
+        if idle < WARM_WHEN_IDLE_S:
+            self.set_timer(WARM_WHEN_IDLE_S - idle, self._warm_when_idle)
+        else:
+            self._warm_now()
+
+    def _warm_now(self) -> None:
+        if not self._warming:
+            self._warming = True
+            self._warm_lookup()
 
     def on_data_changed(self, _: DataChanged) -> None:
         self.query_one(QueueTable).reload()
@@ -131,6 +171,8 @@ class MainScreen(Screen[None]):
     def action_log_call(self) -> None:
         """Open the log-a-call modal; a saved call refreshes everything."""
         from desk.tui.screens.call_modal import CallModal
+
+        self._warm_now()  # its customer lookup wants the index
 
         def logged(result: LoggedCall | None) -> None:
             if result is not None:

@@ -10,7 +10,8 @@ lines that changed, and at most read one page.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar, cast
 
@@ -24,7 +25,7 @@ from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 if TYPE_CHECKING:
     from desk.tui.app import DeskApp
@@ -87,6 +88,23 @@ class _Window:
     scroll: int
     rows: int
     reset: bool
+
+
+@contextmanager
+def _stopped_when(session: Session, cancelled: Callable[[], bool]) -> Iterator[None]:
+    """Interrupt the statements run in ``session`` once ``cancelled()`` (SQLite; elsewhere they
+    run to their end and their result is dropped)."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    raw.set_progress_handler(lambda: 1 if cancelled() else 0, 20_000)
+    try:
+        yield
+    finally:
+        raw.set_progress_handler(None, 0)
 
 
 def _pages_between(first: int, last: int) -> range:
@@ -230,6 +248,8 @@ class PagedTable(ScrollView, Generic[RowT]):
         self._reloading = False
         self._reload_queued = False
         self._reset_queued = False
+        self._hidden_reload: bool | None = None  # a reload asked for out of sight (reset?)
+        self._end_wanted = False
         self.page_reads = 0
         """How many pages this table has read (for tests and benchmarks)."""
 
@@ -270,6 +290,25 @@ class PagedTable(ScrollView, Generic[RowT]):
     def source(self) -> RowSource[RowT]:
         """Where the rows come from."""
         return self._source
+
+    @property
+    def settled(self) -> bool:
+        """Whether the table shows what was last asked of it: the list asked for is counted,
+        no reload is pending, and every row on screen has been read."""
+        if not self._loaded or self._reloading or self._reload_queued:
+            return False
+        if self._applied_serial != self._reload_serial:
+            return False
+        top = int(self.scroll_y)
+        return all(
+            self.row_at(index) is not None
+            for index in range(top, min(top + self._visible_rows, self._total))
+        )
+
+    def visible_lines(self) -> list[str]:
+        """The text of the table's lines as they are drawn now: the header, then the rows."""
+        height = self.scrollable_content_region.height
+        return [self.render_line(y).text for y in range(height)]
 
     def row_at(self, index: int) -> RowT | None:
         """The row at ``index`` if its page is in memory."""
@@ -353,7 +392,11 @@ class PagedTable(ScrollView, Generic[RowT]):
         self.move_cursor(0)
 
     def action_last(self) -> None:
-        """Move the cursor to the last row."""
+        """Move the cursor to the last row (of a new filter's rows: once they are counted)."""
+        if self._loaded and not self._total_exact:
+            self._end_wanted = True
+            self._count_now()
+            return
         self.move_cursor(self._total - 1)
 
     def action_select(self) -> None:
@@ -427,8 +470,18 @@ class PagedTable(ScrollView, Generic[RowT]):
         self.refresh()
 
     def _update_virtual_size(self) -> None:
-        width = sum(self._widths) + len(self._widths) + 1
-        self.virtual_size = Size(width, self._total + 1)
+        size = Size(sum(self._widths) + len(self._widths) + 1, self._total + 1)
+        if size == self.virtual_size:
+            return
+        # Setting ``virtual_size`` would lay out the whole screen again; the table's own size
+        # does not depend on it, so only its scrollbars need telling, unless one comes or goes.
+        bars = (self.show_vertical_scrollbar, self.show_horizontal_scrollbar)
+        self.set_reactive(ScrollView.virtual_size, size)
+        self._scroll_update(size)
+        if (self.show_vertical_scrollbar, self.show_horizontal_scrollbar) != bars:
+            self.refresh(layout=True)
+        else:
+            self.refresh()
 
     def _line(self, cells: Sequence[Cell], style: Style, *, cursor: bool = False) -> Strip:
         """One line of cells; runs of the same style become one segment (fewer bytes out).
@@ -586,12 +639,26 @@ class PagedTable(ScrollView, Generic[RowT]):
     def on_mount(self) -> None:
         """Count and read the first rows."""
         self._started = True
-        self._request_reload(reset=True)
+        self._request_reload(reset=True, mounting=True)
 
-    def _request_reload(self, *, reset: bool) -> None:
+    def on_show(self) -> None:
+        """Read what was asked for while the table was out of sight."""
+        if self._hidden_reload is not None:
+            reset, self._hidden_reload = self._hidden_reload, None
+            self._request_reload(reset=reset)
+
+    def _request_reload(self, *, reset: bool, mounting: bool = False) -> None:
         self._reload_serial += 1
+        if reset:
+            self._end_wanted = False
+        # A count of the rows asked for before is of no use any more: stop it.
+        self.workers.cancel_group(self, "paged-table-count")
         if not self._started:
             return  # mounting reads the list
+        if not mounting and not self.is_on_screen:
+            # Out of sight (another tab): read when shown, and not now at every keystroke.
+            self._hidden_reload = reset or bool(self._hidden_reload)
+            return
         if self._reloading:
             self._reload_queued = True
             self._reset_queued = self._reset_queued or reset
@@ -656,10 +723,7 @@ class PagedTable(ScrollView, Generic[RowT]):
         if window.reset and window.filter is not None:
             provisional, exact = desk.read(read_first)
             self.post_message(self._Reloaded(serial, window, provisional, exact, 0, 0, dict(pages)))
-            if not exact:
-                total = desk.read(lambda session: source.count(session, window.filter))
-                self.post_message(self._Counted(serial, total))
-            return
+            return  # counted when the typing pauses (see _count_later)
         total, cursor, scroll = desk.read(read_all)
         self.post_message(self._Reloaded(serial, window, total, True, cursor, scroll, pages))
 
@@ -689,7 +753,36 @@ class PagedTable(ScrollView, Generic[RowT]):
             self._update_virtual_size()
             self.scroll_to(y=scroll, animate=False)
             self.refresh()
+            if not message.exact:
+                self._count_now()
         self._after_reload()
+
+    def _count_now(self) -> None:
+        """Count a new filter's rows (the first page is on screen already)."""
+        if self._total_exact or self._reloading or self._reload_queued:
+            return  # a reload under way counts, or counts later, by itself
+        self._count(self._desk, self._source, self._filter, self._applied_serial)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="paged-table-count")
+    def _count(
+        self, desk: DeskApp, source: RowSource[RowT], filter: str | None, serial: int
+    ) -> None:
+        worker = get_current_worker()
+
+        def count(session: Session) -> int | None:
+            # Counting may scan every row; the next letter typed makes it worthless, so a
+            # cancelled count stops where it is instead of holding a core until it ends.
+            with _stopped_when(session, lambda: worker.is_cancelled):
+                return source.count(session, filter)
+
+        try:
+            total = desk.read(count)
+        except Exception:
+            if worker.is_cancelled:
+                return  # interrupted on purpose
+            raise
+        if total is not None and not worker.is_cancelled:
+            self.post_message(self._Counted(serial, total))
 
     def on_paged_table__counted(self, message: _Counted) -> None:
         """Replace a new filter's provisional count by the exact one."""
@@ -699,6 +792,9 @@ class PagedTable(ScrollView, Generic[RowT]):
             self._total_exact = True
             self._update_virtual_size()
             self.refresh()
+            if self._end_wanted:
+                self._end_wanted = False
+                self.move_cursor(self._total - 1)
             self._want_pages()
 
     def _after_reload(self) -> None:
