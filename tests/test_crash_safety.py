@@ -144,7 +144,12 @@ def test_a_writer_killed_mid_save_loses_no_acknowledged_save(desk_url: str) -> N
             seen += 1
         time.sleep(rng.random() * 0.02)  # somewhere inside the next save
         process.send_signal(signal.SIGKILL)
-        rest, err = process.communicate(timeout=30)
+        # Read the rest through the same buffered reader: communicate() would read the pipe
+        # itself and miss lines the reader had already buffered ahead of readline().
+        rest = process.stdout.read()
+        process.wait(timeout=30)
+        assert process.stderr is not None
+        err = process.stderr.read()
         assert process.returncode == -signal.SIGKILL, err
         acknowledged.update(line.split()[1] for line in rest.splitlines() if line.strip())
         assert seen == wanted, f"round {round_}: the writer stopped early: {err}"
