@@ -23,13 +23,17 @@ b. **keystrokes**: realistic queries typed one character at a time, each prefix 
    overall against the 50 ms target, and what each query found when typed in full (the top
    match must be the customer typed). First, **cold**: the first query typed while a warm-up
    thread builds the index, as when an agent starts typing right after start; those keys are
-   answered by a plain scan of the table until the index is ready, and say so.
+   answered straight from the table until the index is ready, and say so.
 c. **TUI**: the real desk headless (Textual's pilot, clock frozen at ``demo_db.STORY_END``): as
    soon as the main screen is up, ``n`` opens the call modal and the queries are typed into its
-   customer field, one key event at a time as the terminal driver sends them; for each key the
-   time until the field shows it (echo) and until the suggestions for the text typed so far
-   are in the list. Cold: the first name typed at once, while the index is built; warm: all
-   kinds once the desk has settled.
+   customer field, one key event at a time as the terminal driver sends them. Cold: the first
+   name, a key every 150 ms from the moment the field has focus (the index is still being
+   built): each key's echo (until the field shows it), every change of the suggestions shown
+   (when, for which text, from the table or the index), and how long after the last key the
+   suggestions for the whole name, and the fully ranked ones, were there. Warm (once the desk
+   has settled): all kinds, each key sent when the previous one's suggestions are shown; per
+   key the echo and the keypress to suggestions (until the list holds the matches for the
+   text typed so far; the screen is drawn at its next refresh).
 d. **refresh**: on a private copy of the desk, a colleague's desk (another engine) adds a
    customer, renames another and then adds ``--bulk`` (500) in one go; the lookup's next
    keystroke after each commit is timed and must find the change. The refresh alone (nothing
@@ -623,7 +627,7 @@ async def _tui(path: str, agent: str, queries: list[dict[str, Any]]) -> dict[str
             "echo_ms": echo,
             "pace_ms": PACE_S * 1000,
             # Each change of the suggestions while typing: when (from the first key), for
-            # which text, and whether a plain scan found them.
+            # which text, and whether they came straight from the table.
             "shown": [
                 {"at_ms": round((at - began) * 1000, 1), "text": what, "provisional": provisional}
                 for at, what, provisional in shown
@@ -872,7 +876,7 @@ def render(result: dict[str, Any]) -> str:
             f"cold      {cold['text']!r} typed while the index builds (ready after "
             f"{cold['index_ready_s'] * 1000:,.0f} ms): first key {ms(cold['ms'][0])} ms, "
             f"p50 {ms(cold['figures']['p50_ms'])}, max {ms(cold['figures']['max_ms'])} ms; "
-            f"{sum(cold['provisional'])} of {cold['keystrokes']} keys answered by a plain scan; "
+            f"{sum(cold['provisional'])} of {cold['keystrokes']} keys answered from the table; "
             f"top {cold['top']['name'] if cold['top'] else None!r}"
         )
         lines.append("keys      kind                 keys     p50     p95     max  (ms)")
@@ -902,7 +906,7 @@ def render(result: dict[str, Any]) -> str:
             f"key every {tcold['pace_ms']:.0f} ms: echo p50 {ms(tcold['echo']['p50_ms'])}, max "
             f"{ms(tcold['echo']['max_ms'])} ms; first suggestions {ms(tcold['first_shown_ms'])} ms "
             f"after the first key ({first_shown['text']!r}, "
-            f"{'plain scan' if first_shown['provisional'] else 'index'}); for the whole name "
+            f"{'table' if first_shown['provisional'] else 'index'}); for the whole name "
             f"{ms(tcold['last_key_to_shown_ms'])} ms after its last key, fully ranked after "
             f"{ms(tcold['last_key_to_full_ms'])} ms ({tcold['full_ranking_s']:.2f} s after start)"
         )

@@ -89,7 +89,7 @@ async def test_typing_before_the_index_is_ready_shows_plain_matches_then_the_ful
             await pilot.press(*("space" if ch == " " else ch for ch in name))
             await _until(pilot, lambda: modal.matches_for == name)
             assert modal.provisional and not index.ready
-            assert modal.matches[0].ref == ref  # the exact name is found by the plain scan
+            assert modal.matches[0].ref == ref  # the exact name is found in the table
             assert "Preparing the lookup" in _hint(modal)
             for _ in name:
                 await pilot.press("backspace")

@@ -8,14 +8,14 @@ against the vocabulary with rapidfuzz, never against every row), and each field'
 and joined into one text, so that exact and prefix matches are found by bisection and pieces
 by ``str.find`` at C speed.
 
-Building the index reads each field as one text the database joins and orders (one aggregate
-query per field: no row objects, and the database's work runs without holding Python's
-interpreter lock, so a desk building it in the background stays responsive); the rows then
-arrive nearly sorted, which makes sorting them by their folded form cheap. At 200,000 customers
-that takes about a second, so a desk builds the index in the background when it starts
-(``customer_index``), and a lookup made as the agent types (``find_customers_now``) never waits
-for a build: until the index is ready it answers from a plain scan of the table (no typos
-forgiven) and says so.
+Building the index reads each field as one text that the database joins in the order of its
+index (no row objects, and the database works without holding the interpreter lock); the values
+then arrive nearly sorted, which makes sorting them by their folded form cheap. At 200,000
+customers that still takes the interpreter for a second or two, so a desk builds the index in
+the background (``customer_index``), and a lookup made as the agent types
+(``find_customers_now``) never waits for a build: until the index is ready it answers straight
+from the table (names, refs and e-mails starting with what was typed, by ranges of their
+indexes, and phone numbers holding its digits; no typos forgiven) and says so.
 
 At every keystroke the lookup asks the database, by primary key and with bound parameters only,
 for the customers and audit entries newer than those indexed, so that a customer added or
@@ -118,7 +118,7 @@ class CustomerMatch(BaseModel):
 @dataclass(frozen=True)
 class CustomerLookup:
     """What a lookup as the agent types found: ``provisional`` when the index was not ready
-    yet and the matches come from a plain scan of the table (no typos forgiven)."""
+    yet and the matches come straight from the table (no typos forgiven)."""
 
     matches: list[CustomerMatch]
     provisional: bool
@@ -900,7 +900,7 @@ def find_customers(text: str, *, session: Session, limit: int = 8) -> list[Custo
 
 def find_customers_now(text: str, *, session: Session, limit: int = 8) -> CustomerLookup:
     """The same lookup as the agent types: it never waits for the index to be built or
-    rebuilt. Until ``customer_index`` has built it, the matches come from a plain scan of the
+    rebuilt. Until ``customer_index`` has built it, the matches come straight from the
     table and are provisional."""
     if not text.strip() or limit <= 0:
         return CustomerLookup([], provisional=False)

@@ -32,7 +32,7 @@ def _search(text: str, session: Session) -> tuple[CustomerLookup, str | None]:
         complaint: str | None = get_complaint(text.upper(), session=session).ref
     except NotFound:
         complaint = None
-    # Never waits for the lookup's index: until it is ready, a plain scan answers.
+    # Never waits for the lookup's index: until it is ready, the table answers.
     return find_customers_now(text, session=session, limit=8), complaint
 
 

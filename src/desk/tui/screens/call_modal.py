@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Select, Static, Switch, TextArea
 from textual.widgets.option_list import Option
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker, WorkerState
 
 from desk.errors import DeskError
 from desk.models import CategoryRead, Channel, Direction, Priority
@@ -273,7 +273,7 @@ class CallModal(ModalScreen[LoggedCall | None]):
 
     @dataclass
     class CustomersFound(Message):
-        """The lookup found these customers for ``text`` (``provisional``: by a plain scan,
+        """The lookup found these customers for ``text`` (``provisional``: straight from the table,
         while the lookup's index is still being prepared)."""
 
         text: str
@@ -282,6 +282,9 @@ class CallModal(ModalScreen[LoggedCall | None]):
 
     class LookupReady(Message):
         """The lookup's index is ready: typos are forgiven from now on."""
+
+    class LookupDone(Message):
+        """A lookup finished (found something or failed): the next one may start."""
 
     @dataclass
     class CategoriesLoaded(Message):
@@ -313,6 +316,8 @@ class CallModal(ModalScreen[LoggedCall | None]):
         """The text the matches shown were found for ("" while none are shown)."""
         self.provisional = False
         """Whether the matches shown were found before the lookup's index was ready."""
+        self._looking = False
+        self._wanted: str | None = None
         self.saving = False
         """Whether a save is on its way (a second ctrl+s waits for it)."""
 
@@ -450,7 +455,7 @@ class CallModal(ModalScreen[LoggedCall | None]):
     @work(thread=True, group="call-warm", exit_on_error=False)
     def warm_lookup(self) -> None:
         """Build or refresh the lookup's index now (it may be rebuilt after many changes),
-        then post ``LookupReady``; until then lookups answer from a plain scan."""
+        then post ``LookupReady``; until then lookups answer straight from the table."""
         self.desk.read(lambda s: customer_index(session=s))
         self.post_message(self.LookupReady())
 
@@ -458,7 +463,7 @@ class CallModal(ModalScreen[LoggedCall | None]):
     def _lookup_ready(self) -> None:
         typed = self.query_one("#call-lookup", Input).value
         if self.provisional and typed.strip():
-            self.lookup(typed)  # the same text again, now with typos forgiven
+            self._look_up(typed)  # the same text again, now with typos forgiven
 
     @on(CategoriesLoaded)
     def _categories_loaded(self, message: CategoriesLoaded) -> None:
@@ -473,17 +478,37 @@ class CallModal(ModalScreen[LoggedCall | None]):
     @on(Input.Changed, "#call-lookup")
     def _lookup_changed(self, event: Input.Changed) -> None:
         if event.value.strip():
-            self.lookup(event.value)
+            self._look_up(event.value)
         else:
+            self._wanted = None
             self._show_matches([])
 
-    @work(thread=True, exclusive=True, group="call-lookup", exit_on_error=False)
+    def _look_up(self, text: str) -> None:
+        """Look ``text`` up now, or as soon as the lookup under way is done. One at a time:
+        while the index is being built a lookup takes longer than a keystroke, and one
+        started for every key would crowd out the screen."""
+        self._wanted = text
+        if not self._looking:
+            self._looking, self._wanted = True, None
+            self.lookup(text)
+
+    @work(thread=True, group="call-lookup", exit_on_error=False)
     def lookup(self, text: str) -> None:
         """Find the customers matching ``text``, then post ``CustomersFound``; never waits
         for the lookup's index to be built."""
-        found = self.desk.read(lambda s: find_customers_now(text, session=s, limit=LOOKUP_LIMIT))
-        if not get_current_worker().is_cancelled:  # the agent typed on: a newer one runs
+        try:
+            found = self.desk.read(
+                lambda s: find_customers_now(text, session=s, limit=LOOKUP_LIMIT)
+            )
             self.post_message(self.CustomersFound(text, found.matches, found.provisional))
+        finally:
+            self.post_message(self.LookupDone())
+
+    @on(LookupDone)
+    def _lookup_done(self) -> None:
+        self._looking = False
+        if self._wanted is not None:
+            self._look_up(self._wanted)  # what was typed meanwhile
 
     @on(CustomersFound)
     def _customers_found(self, message: CustomersFound) -> None:
