@@ -65,3 +65,30 @@ def test_a_closed_watcher_answers_no_change_and_opens_nothing(engine: sa.Engine)
     assert watcher.changed() is False
     assert watcher._connection is None
     watcher.close()  # closing twice is harmless
+
+
+def test_presence_heartbeats_are_not_changes_but_saves_after_them_are(db_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from desk.store.presence import heartbeat, leave, presence_session
+
+    mine = db.make_engine(db_url)
+    theirs = db.make_engine(db_url)
+    watcher = ChangeWatcher(mine)
+    try:
+        assert watcher.changed() is True
+        now = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+        for _ in range(3):  # a colleague's desk renews its heartbeat, then leaves
+            with presence_session(theirs) as session:
+                heartbeat("desk-2", "Clara Diaz", "C-000001", session=session, now=now)
+        with presence_session(theirs) as session:
+            leave("desk-2", session=session)
+        assert not _wait_changed(watcher, 0.3)
+        with db.write_session(theirs) as session:  # a real save right after still shows
+            session.add(Agent(name="Jonas Weber", role="agent"))
+        assert _wait_changed(watcher)
+        assert watcher.changed() is False
+    finally:
+        watcher.close()
+        mine.dispose()
+        theirs.dispose()

@@ -28,6 +28,9 @@ from desk.errors import DatabaseBusy, DatabaseUnavailable, DeskError, RuleViolat
 
 _READ_ONLY = "desk_read_only"
 CHANGES_CHANNEL = "desk_changes"  # PostgreSQL NOTIFY channel that live desks listen on
+COUNT_SAVE = sa.text("UPDATE change_count SET saves = saves + 1")
+"""Counts a save on SQLite (table ``change_count``): other desks compare the count to tell a
+change of data from a presence heartbeat, since both move SQLite's own change mark."""
 NETWORK_FILESYSTEMS = frozenset(
     {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "sshfs", "afs", "9p", "ncpfs", "davfs"}
 )
@@ -244,6 +247,10 @@ def write_session(engine: Engine) -> Iterator[Session]:
             if engine.dialect.name == "postgresql":
                 # Delivered on commit only: other desks refresh when the change is visible.
                 session.execute(sa.text(f"NOTIFY {CHANGES_CHANNEL}"))
+            elif engine.dialect.name == "sqlite":
+                # In the same transaction, under the write lock it holds: the count moves
+                # exactly when this save becomes visible to other desks.
+                session.execute(COUNT_SAVE)
     except exc.DBAPIError as error:
         raise _translate(error) from error
 

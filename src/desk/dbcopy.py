@@ -89,9 +89,14 @@ DERIVED = frozenset({"lifecycle_days"})
 builds them again as the rows they count arrive."""
 
 
+LOCAL = frozenset({"change_count"})
+"""Tables about the database itself rather than the desk (its count of saves): each database
+keeps its own, so they are not copied."""
+
+
 def tables() -> list[sa.Table]:
     """desk's tables that a copy carries, each after the tables it refers to."""
-    skipped = TRANSIENT | DERIVED
+    skipped = TRANSIENT | DERIVED | LOCAL
     return [table for table in SQLModel.metadata.sorted_tables if table.name not in skipped]
 
 
@@ -297,7 +302,7 @@ def _new_file_removed_on_failure(target_url: str) -> Iterator[None]:
 
 
 def _unknown_tables(connection: sa.Connection) -> list[tuple[str, int]]:
-    known = {table.name for table in tables()} | _BOOKKEEPING | TRANSIENT | DERIVED
+    known = {table.name for table in tables()} | _BOOKKEEPING | TRANSIENT | DERIVED | LOCAL
     names = sorted(set(sa.inspect(connection).get_table_names()) - known)
     return [(name, _count(connection, sa.table(name))) for name in names]
 

@@ -1,13 +1,17 @@
 """Noticing, cheaply, that somebody (another desk, an import, a script) changed the database.
 
 On SQLite ``PRAGMA data_version`` on a connection of our own changes whenever another
-connection commits (about 5 µs a check). On PostgreSQL every write transaction sends a
+connection commits (about 5 µs a check). Presence heartbeats commit too, so when it moves the
+watcher reads the count of saves that ``desk.db.write_session`` keeps (table ``change_count``)
+and reports a change only when that count moved: a heartbeat makes no desk re-read its lists.
+On PostgreSQL every write transaction sends a
 ``NOTIFY`` on :data:`CHANNEL` (see ``desk.db.write_session``) and the watcher listens.
 """
 
 from __future__ import annotations
 
 import select as _select
+import sqlite3
 import threading
 from typing import Any
 
@@ -25,6 +29,7 @@ class ChangeWatcher:
         self._engine = engine
         self._connection: Any = None
         self._last: int | None = None
+        self._saves: object = None
         # A check runs in a worker thread while the desk may be closing: never both at once.
         self._lock = threading.Lock()
         self._closed = False
@@ -53,11 +58,18 @@ class ChangeWatcher:
             cursor = raw.cursor()
             try:
                 version = int(cursor.execute("PRAGMA data_version").fetchone()[0])
+                first = self._last is None
+                if not first and version == self._last:
+                    return False
+                self._last = version
+                try:
+                    saves: object = cursor.execute("SELECT saves FROM change_count").fetchone()
+                except sqlite3.OperationalError:  # a desk not yet set up: any commit counts
+                    saves = version
             finally:
                 cursor.close()
-            first = self._last is None
-            moved = version != self._last
-            self._last = version
+            moved = saves != self._saves
+            self._saves = saves
             return first or moved
         if self._engine.dialect.name == "postgresql":
             driver = raw.driver_connection

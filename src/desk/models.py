@@ -360,6 +360,16 @@ class Presence(SQLModel, table=True):
     seen_at: datetime = _instant()
 
 
+class ChangeCount(SQLModel, table=True):
+    """How many saves this SQLite database has committed: desks compare it to tell a change of
+    data from a presence heartbeat (both move SQLite's own change mark). One row, id 1."""
+
+    __tablename__: ClassVar[str] = "change_count"
+
+    id: int = Field(primary_key=True)
+    saves: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))
+
+
 class ErasedRef(SQLModel, table=True):
     """The digest of a ref an erased customer had, so that no import brings them back.
 

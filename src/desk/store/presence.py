@@ -37,8 +37,9 @@ HEARTBEAT_S = 10
 def presence_session(engine: Engine) -> Iterator[Session]:
     """A unit of work for heartbeats: committed whole at the end, rolled back on any error.
 
-    Unlike a save it sends no change notice (PostgreSQL ``NOTIFY``), so that heartbeats do
-    not make every other desk re-read its lists; desks read presence on a timer instead.
+    Unlike a save it sends no change notice (PostgreSQL ``NOTIFY``) and leaves the count of
+    saves alone (SQLite), so that heartbeats do not make every other desk re-read its lists;
+    desks read presence on a timer instead.
     Database errors become desk errors, in words, as they do for saves.
     """
     try:
