@@ -276,6 +276,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, _sqlite_template: Pat
         yield from _pg_url_for_test()
 
 
+@pytest.fixture(scope="module", params=ENGINES)
+def module_db_url(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    _sqlite_template: Path,
+) -> Iterator[str]:
+    """The URL of a fresh, migrated desk database on each engine, shared by the tests of one
+    module: for modules that fill a desk once and then only read it."""
+    if request.param == "sqlite":
+        yield _sqlite_copy(_sqlite_template, tmp_path_factory.mktemp("module"))
+    else:
+        yield from _pg_url_for_test()
+
+
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     """An engine on a fresh, migrated desk database (SQLite, and PostgreSQL when configured)."""

@@ -24,8 +24,9 @@ from desk.store import purchases
 runner = CliRunner()
 
 
-@pytest.fixture
-def url(db_url: str) -> str:
+def fill(db_url: str) -> str:
+    """Write the story above into the desk at ``db_url``."""
+
     def run(*args: str) -> None:
         result = runner.invoke(app, ["--db", db_url, "--agent", "Anna Berg", *args])
         assert result.exit_code == 0, result.output
@@ -88,6 +89,18 @@ def url(db_url: str) -> str:
             )
     engine.dispose()
     return db_url
+
+
+@pytest.fixture(scope="module")
+def url(module_db_url: str) -> str:
+    """The story's desk, filled once per module and engine: the tests below only read it."""
+    return fill(module_db_url)
+
+
+@pytest.fixture
+def own_url(db_url: str) -> str:
+    """The story's desk for a test that changes it."""
+    return fill(db_url)
 
 
 def stats(url: str, *args: str) -> str:
@@ -319,7 +332,8 @@ def test_bad_dates_and_ranges_are_refused(url: str) -> None:
     assert result.exit_code == 2
 
 
-def test_a_demo_desk_is_read_as_of_its_story_end(url: str) -> None:
+def test_a_demo_desk_is_read_as_of_its_story_end(own_url: str) -> None:
+    url = own_url
     engine = db.make_engine(url)
     from desk.store import meta
 
