@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from desk.cli.context import DeskContext
 from desk.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 
 def open_desk(desk: DeskContext) -> None:
     """Start the TUI; refuse clearly when the agent is missing or unknown."""
     from desk.models import AgentRead, Role
     from desk.store import meta
-    from desk.store.agents import list_agents
     from desk.store.lookup import agent_by_name
 
     engine = desk.engine()
     with desk.reading() as session:
         story_end = meta.demo_now(session=session)
-        names = [a.name for a in list_agents(session=session, include_inactive=False)]
         if not desk.actor:
-            hint = f" (agents here: {', '.join(names)})" if names else ""
+            known = _agent_names(session)
+            hint = f" (agents here: {', '.join(known)})" if known else ""
             raise InvalidInput(
                 'say who you are: desk --agent NAME, or set DESK_AGENT, or put agent = "NAME" '
                 f"in the settings file{hint}. Add yourself with `desk agent add NAME`."
@@ -26,7 +30,8 @@ def open_desk(desk: DeskContext) -> None:
         try:
             found = agent_by_name(desk.actor, session=session)
         except NotFound as exc:
-            hint = f" Agents here: {', '.join(names)}." if names else ""
+            known = _agent_names(session)
+            hint = f" Agents here: {', '.join(known)}." if known else ""
             raise NotFound(f"{exc.message}.{hint}") from exc
         agent = AgentRead(name=found.name, role=Role(found.role), active=found.active)
 
@@ -41,3 +46,10 @@ def open_desk(desk: DeskContext) -> None:
         story_end=story_end,
     )
     app.run()
+
+
+def _agent_names(session: Session) -> list[str]:
+    """The active agents' names, for a hint when the agent given is missing or unknown."""
+    from desk.store.agents import list_agents
+
+    return [a.name for a in list_agents(session=session, include_inactive=False)]
