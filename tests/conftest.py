@@ -68,6 +68,9 @@ class _PgClones:
 
     SPARE = 2
     """Clones kept ready (a clone can take seconds while the server is busy)."""
+    THREADS = int(os.environ.get("DESK_TEST_CLONE_THREADS", "2"))
+    """Threads cloning and dropping at once: the server does either in about 0.1 s, mostly
+    waiting for its disk, so a second thread drops while the first clones."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
@@ -76,8 +79,12 @@ class _PgClones:
         self._creating = 0
         self._closing = False
         self._failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name="desk-test-clones", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"desk-test-clones-{n}", daemon=True)
+            for n in range(self.THREADS)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def take(self) -> str:
         """The name of a fresh clone, waiting for one when none is ready."""
@@ -101,7 +108,8 @@ class _PgClones:
         with self._changed:
             self._closing = True
             self._changed.notify_all()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
 
     def _next(self) -> tuple[str, str] | None:
         with self._changed:
