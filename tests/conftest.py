@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import uuid
@@ -26,8 +27,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-from builders import PG_URL, RUN_FOLDER_VARIABLE, RUN_VARIABLE, run_pg_prefix
-from desk import db
+# Compiled modules are kept for the whole run, whatever the environment says: every test worker
+# and every desk command a test starts would otherwise compile desk (and the rewritten tests)
+# from source again, about a second of processor time each.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
+
+from builders import PG_URL, RUN_FOLDER_VARIABLE, RUN_VARIABLE, run_pg_prefix  # noqa: E402
+from desk import db  # noqa: E402
 
 PG_MISSING = (
     "PostgreSQL tests need DESK_TEST_PG_URL (e.g. postgresql+psycopg://postgres@127.0.0.1/test)"
