@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -12,13 +13,19 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Input, TabbedContent, TabPane
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Input, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from desk import dashboard
 from desk.tui.messages import CallLogged, ComplaintSaved, DataChanged
+from desk.tui.widgets.filter_box import FilterBox
+from desk.tui.widgets.footer import DeskFooter
 from desk.tui.widgets.header import DeskHeader
+from desk.tui.widgets.paged_table import PagedTable
 from desk.tui.widgets.panels import PanelsColumn
 from desk.tui.widgets.queue import CallsTable, QueueTable
 
@@ -28,6 +35,8 @@ if TYPE_CHECKING:
 
 NARROW = 100
 """Below this many columns the panels stack under the lists instead of beside them."""
+HIDE_FILTER_WAIT_S = 0.5
+"""After escape, the filter box goes with the list's new rows, or after this long at most."""
 WARM_WHEN_IDLE_S = 2.0
 """The customer lookup's index is built once the agent has not pressed a key for this long
 (building it takes the interpreter for a while, which would slow the keys down)."""
@@ -67,16 +76,23 @@ class MainScreen(Screen[None]):
         Binding("P", "toggle_panels", "Panels", id="toggle_panels"),
     ]
 
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+    """The widget with focus. Textual's screen draws itself whole again when focus moves; the
+    widgets that gain and lose focus redraw themselves (their styles change), so the panels,
+    header and list need not be drawn again each time the filter box is opened or closed."""
+
     def __init__(self) -> None:
         super().__init__()
         self._warm_planned = False
         self._warming = False
+        self._holding: contextlib.ExitStack | None = None
+        self._hide_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield DeskHeader(id="header")
         with Horizontal(id="body"):
             with Vertical(id="work"):
-                yield Input(
+                yield FilterBox(
                     placeholder="filter: ref, customer, category, priority, agent", id="filter"
                 )
                 with TabbedContent(id="lists"):
@@ -85,7 +101,7 @@ class MainScreen(Screen[None]):
                     with TabPane("Recent calls", id="calls-tab"):
                         yield CallsTable(id="calls")
             yield PanelsColumn(id="panels")
-        yield Footer()
+        yield DeskFooter()
 
     @property
     def desk(self) -> DeskApp:
@@ -104,6 +120,8 @@ class MainScreen(Screen[None]):
             self.desk.report_error(event.worker.error)
             if event.worker.group == "stats":
                 self._after_first_frame()
+        elif event.state is WorkerState.SUCCESS and event.worker.group == "warm":
+            gc.freeze()  # the lookup's index lives as long as the desk: see _after_first_frame
 
     def on_resize(self, event: Resize) -> None:
         self._layout_for(event.size.width)
@@ -140,6 +158,10 @@ class MainScreen(Screen[None]):
         """Once the screen is drawn with its figures, start what can wait until then."""
         if not self._warm_planned:
             self._warm_planned = True
+            # What the desk built to start (modules, styles, widgets, engine) lives as long as
+            # the desk: left to the garbage collector, every full collection would walk all of
+            # it again, holding a keypress up for a hundred milliseconds and more.
+            gc.freeze()
             self.set_timer(WARM_WHEN_IDLE_S, self._warm_when_idle)
 
     def _warm_when_idle(self) -> None:
@@ -185,12 +207,17 @@ class MainScreen(Screen[None]):
         """Show the filter box and type into it; escape clears it."""
         box = self.query_one("#filter", Input)
         box.display = True
-        box.focus()
+        # Focus now, not after the next frame: the box, its border and the footer's keys then
+        # change in one frame, laid out once.
+        self.set_focus(box)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self.query_one(QueueTable).set_filter(event.value)
-        self.query_one(CallsTable).set_filter(event.value)
+        self._set_filter(event.value)
+
+    def _set_filter(self, text: str) -> None:
+        self.query_one(QueueTable).set_filter(text)
+        self.query_one(CallsTable).set_filter(text)
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, _: Input.Submitted) -> None:
@@ -198,15 +225,48 @@ class MainScreen(Screen[None]):
 
     def key_escape(self) -> None:
         box = self.query_one("#filter", Input)
-        if box.display:
-            box.value = ""
-            box.display = False
-            self._focus_list()
+        if not box.display:
+            return
+        # Nothing is drawn until the list has read its rows (half a second at most): then the
+        # box goes, the list grows and shows them and the footer changes, in one frame laid
+        # out and drawn once, while the list reads undisturbed by drawing in between.
+        self._hold_frames()
+        self._set_filter("")
+        box.value = ""
+        self._focus_list().call_when_read(self._hide_filter)
+        if self._hide_timer is None:
+            self._hide_timer = self.set_timer(HIDE_FILTER_WAIT_S, self._hide_filter)
 
-    def _focus_list(self) -> None:
+    def _hide_filter(self) -> None:
+        if self._hide_timer is not None:
+            self._hide_timer.stop()
+            self._hide_timer = None
+        box = self.query_one("#filter", Input)
+        if box.display and not box.has_focus and not box.value:
+            box.display = False
+        self._release_frames()
+
+    def _hold_frames(self) -> None:
+        if self._holding is None:
+            self._holding = contextlib.ExitStack()
+            self._holding.enter_context(self.app.batch_update())
+
+    def _release_frames(self) -> None:
+        if self._holding is not None:
+            holding, self._holding = self._holding, None
+            holding.close()
+
+    def on_unmount(self) -> None:
+        self._release_frames()
+        gc.unfreeze()  # what was kept from collection can go with the desk
+
+    def _focus_list(self) -> PagedTable[Any]:
         tabs = self.query_one(TabbedContent)
-        target = QueueTable if tabs.active == "queue-tab" else CallsTable
-        self.query_one(target).focus()
+        target: PagedTable[Any] = (
+            self.query_one(QueueTable) if tabs.active == "queue-tab" else self.query_one(CallsTable)
+        )
+        self.set_focus(target)
+        return target
 
     def action_supervisor(self) -> None:
         """Open the supervisor screen (supervisors only)."""

@@ -4,11 +4,13 @@ The table never holds a whole list. It asks its source how many rows there are, 
 pages (``PAGE_SIZE`` rows) that the visible lines need in a thread worker, keeps a few pages
 cached, and draws rows whose page has not arrived yet as "…" until it does. A keypress
 therefore costs the same on a hundred rows as on a million: move the cursor, redraw the
-lines that changed, and at most read one page.
+lines that changed, and at most read one page. A new filter (and the whole list again after
+one) shows the rows on screen first and is counted afterwards, once the typing pauses.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +27,7 @@ from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
 if TYPE_CHECKING:
@@ -39,6 +42,16 @@ CACHED_PAGES = 8
 """Pages kept in memory (the least recently drawn ones are dropped first)."""
 PLACEHOLDER = "…"
 """What a row shows until its page has been read."""
+COUNT_PAUSE_S = 0.3
+"""While the agent types a filter (letters less than this apart), its rows are counted once no
+letter has come for this long: a count may scan every row, and the next letter would make it
+worthless."""
+FIRST_ROWS_MORE = 8
+"""A new filter's first rows are those on screen and this many more (the list grows when the
+filter box closes, and they tell whether there are more rows than the screen holds)."""
+CHECK_EVERY = 100_000
+"""SQLite virtual machine steps between two looks at whether a count was cancelled (each look
+takes the interpreter's lock away from the screen for a moment)."""
 
 Cell = str | tuple[str, Style]
 """A cell's text, optionally with a style laid over the row's style (colour, bold)."""
@@ -88,6 +101,10 @@ class _Window:
     scroll: int
     rows: int
     reset: bool
+    known: int | None = None
+    """The list's count when it was last shown whole, if it is to be shown whole again."""
+    none: bool = False
+    """The filter holds a text that nothing matched just before: nothing matches it either."""
 
 
 @contextmanager
@@ -100,7 +117,7 @@ def _stopped_when(session: Session, cancelled: Callable[[], bool]) -> Iterator[N
         return
     raw = connection.connection.dbapi_connection
     assert raw is not None
-    raw.set_progress_handler(lambda: 1 if cancelled() else 0, 20_000)
+    raw.set_progress_handler(lambda: 1 if cancelled() else 0, CHECK_EVERY)
     try:
         yield
     finally:
@@ -208,6 +225,8 @@ class PagedTable(ScrollView, Generic[RowT]):
         cursor: int
         scroll: int
         pages: dict[int, list[Any]]
+        partial: bool = False
+        """Page 0 holds only the first rows (a new filter's, those on screen)."""
 
     @dataclass
     class _Counted(Message, bubble=False):
@@ -235,6 +254,7 @@ class PagedTable(ScrollView, Generic[RowT]):
         self._loaded = False
         self._cursor = 0
         self._pages: OrderedDict[int, list[RowT]] = OrderedDict()
+        self._partial: set[int] = set()  # pages holding only their first rows
         self._generation = 0
         self._fetching = False
         self._fetch_failed = False
@@ -243,6 +263,7 @@ class PagedTable(ScrollView, Generic[RowT]):
         self._laid_out_width = -1
         self._base_style = self._header_style = self._cursor_style = Style()
         self._placeholder_style = Style()
+        self._view: tuple[int, int, int] | None = None  # scroll x, y and width while drawing
         self._reload_serial = 0
         self._applied_serial = 0
         self._reloading = False
@@ -250,6 +271,13 @@ class PagedTable(ScrollView, Generic[RowT]):
         self._reset_queued = False
         self._hidden_reload: bool | None = None  # a reload asked for out of sight (reset?)
         self._end_wanted = False
+        self._count_timer: Timer | None = None
+        self._around_timer: Timer | None = None
+        self._whole_total: int | None = None  # the count of the whole list, as last read
+        self._nothing_matches: str | None = None  # a filter that matched no row
+        self._filter_set_at = -COUNT_PAUSE_S
+        self._typing = False  # the filter changed twice within COUNT_PAUSE_S
+        self._when_read: list[Callable[[], object]] = []
         self.page_reads = 0
         """How many pages this table has read (for tests and benchmarks)."""
 
@@ -308,7 +336,8 @@ class PagedTable(ScrollView, Generic[RowT]):
     def visible_lines(self) -> list[str]:
         """The text of the table's lines as they are drawn now: the header, then the rows."""
         height = self.scrollable_content_region.height
-        return [self.render_line(y).text for y in range(height)]
+        with self._viewing():
+            return [self.render_line(y).text for y in range(height)]
 
     def row_at(self, index: int) -> RowT | None:
         """The row at ``index`` if its page is in memory."""
@@ -320,8 +349,19 @@ class PagedTable(ScrollView, Generic[RowT]):
         offset = index % PAGE_SIZE
         return page[offset] if offset < len(page) else None
 
+    def call_when_read(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` once the list last asked for has been read and is drawn (at once
+        when it is), or its reading failed."""
+        if self._reloading or self._reload_queued or self._hidden_reload is not None:
+            self._when_read.append(callback)
+        else:
+            callback()
+
     def reload(self) -> None:
         """Count again and re-read the visible rows, keeping the cursor on its row if it can."""
+        if self._filter is not None:
+            self._whole_total = None  # the data changed: the whole list is counted afresh
+        self._nothing_matches = None
         self._request_reload(reset=False)
 
     def set_filter(self, text: str | None) -> None:
@@ -329,12 +369,17 @@ class PagedTable(ScrollView, Generic[RowT]):
         cleaned = (text or "").strip() or None
         if cleaned == self._filter:
             return
+        now = time.monotonic()
+        self._typing = now - self._filter_set_at < COUNT_PAUSE_S
+        self._filter_set_at = now
         self._filter = cleaned
         self._request_reload(reset=True)
 
     def set_source(self, source: RowSource[RowT]) -> None:
         """Show the rows of another source (for example the same list for one owner)."""
         self._source = source
+        self._whole_total = None
+        self._nothing_matches = None
         self._request_reload(reset=True)
 
     def move_cursor(self, index: int) -> None:
@@ -442,10 +487,19 @@ class PagedTable(ScrollView, Generic[RowT]):
         self._layout_columns()
         self._want_pages()
 
-    def _layout_columns(self) -> None:
-        """Fit the columns to the width: shrink those that may shrink, widen the last."""
-        available = self.scrollable_content_region.width
-        self._laid_out_width = available
+    def _layout_columns(self, available: int | None = None) -> None:
+        """Fit the columns to ``available`` cells (None: to the width they will have with the
+        scrollbars that the row count calls for) and redraw."""
+        if available is None:
+            self._fit_columns()
+        else:
+            self._widths = self._widths_for(available)
+            self._laid_out_width = available
+        self._set_virtual_size()
+        self.refresh()
+
+    def _widths_for(self, available: int) -> list[int]:
+        """Column widths for ``available`` cells: shrink those that may shrink, widen the last."""
         widths = [column.width for column in self._columns]
         gaps = len(widths) + 1
         deficit = sum(widths) + gaps - available
@@ -465,11 +519,48 @@ class PagedTable(ScrollView, Generic[RowT]):
                         deficit -= 1
         elif deficit < 0 and widths:
             widths[-1] -= deficit
+        return widths
+
+    def _fit_columns(self) -> None:
+        """Fit the columns to the width they will have once the scrollbars that the row count
+        calls for are shown.
+
+        Fitting them to the width of the moment would make the line two cells too wide when a
+        vertical scrollbar is about to appear: a horizontal scrollbar would come, and go again
+        at the next fit, each time laying out the screen again. The scrollbars are predicted
+        as Textual decides them (``overflow: auto``).
+        """
+        width, height = self.container_size
+        bar_width = self.styles.scrollbar_size_vertical
+        bar_height = self.styles.scrollbar_size_horizontal
+        lines = self._total + 1
+        vertical = False
+        available = width
+        widths = self._widths
+        for _ in range(3):
+            available = width - (bar_width if vertical else 0)
+            widths = self._widths_for(available)
+            line = sum(widths) + len(widths) + 1
+            horizontal = line > width
+            shows_vertical = lines > height
+            if shows_vertical and not horizontal:
+                horizontal = line > width - bar_width
+            if horizontal and not shows_vertical:
+                shows_vertical = lines > height - bar_height
+            if shows_vertical == vertical:
+                break
+            vertical = shows_vertical
         self._widths = widths
-        self._update_virtual_size()
-        self.refresh()
+        self._laid_out_width = available
 
     def _update_virtual_size(self) -> None:
+        """Tell the scrollbars how many rows there are (fitting the columns again when that
+        may bring or remove the vertical scrollbar)."""
+        if self._total + 1 != self.virtual_size.height:
+            self._fit_columns()
+        self._set_virtual_size()
+
+    def _set_virtual_size(self) -> None:
         size = Size(sum(self._widths) + len(self._widths) + 1, self._total + 1)
         if size == self.virtual_size:
             return
@@ -509,7 +600,7 @@ class PagedTable(ScrollView, Generic[RowT]):
         """Draw the lines in ``crop``, reading the styles once."""
         # A scrollbar that comes or goes changes the width without a resize event.
         if self.scrollable_content_region.width != self._laid_out_width:
-            self._layout_columns()
+            self._layout_columns(self.scrollable_content_region.width)
         # Styles once per redraw, not once per line: they cost more than drawing the line.
         base = self.rich_style
         self._base_style = base
@@ -518,7 +609,18 @@ class PagedTable(ScrollView, Generic[RowT]):
         self._placeholder_style = self.get_component_rich_style(
             "paged-table--placeholder", partial=True
         )
-        return super().render_lines(crop)
+        with self._viewing():
+            return super().render_lines(crop)
+
+    @contextmanager
+    def _viewing(self) -> Iterator[None]:
+        """Read the scroll offset and width once for the lines drawn meanwhile."""
+        scroll_x, scroll_y = self.scroll_offset
+        self._view = (scroll_x, scroll_y, self.scrollable_content_region.width)
+        try:
+            yield
+        finally:
+            self._view = None
 
     def _fit_width(self, strip: Strip, scroll_x: int, width: int, style: Style) -> Strip:
         """The visible part of a line (most lines are exactly as wide as the table)."""
@@ -528,8 +630,11 @@ class PagedTable(ScrollView, Generic[RowT]):
 
     def render_line(self, y: int) -> Strip:
         """Draw line ``y`` of the widget: the header, a row, "…" or blank."""
-        scroll_x, scroll_y = self.scroll_offset
-        width = self.scrollable_content_region.width
+        if self._view is None:
+            scroll_x, scroll_y = self.scroll_offset
+            width = self.scrollable_content_region.width
+        else:
+            scroll_x, scroll_y, width = self._view
         base = self._base_style
         if y == 0:
             header = self._header_style
@@ -566,16 +671,49 @@ class PagedTable(ScrollView, Generic[RowT]):
     # --- reading pages -------------------------------------------------------------------------
 
     def _wanted_pages(self) -> list[int]:
-        """Pages of the visible rows (and one screen either side), nearest first, not in memory."""
+        """The pages to read next, not in memory: those of the visible rows, or when they are
+        all here, those of one screen either side."""
         if not self._loaded or self._total == 0:
             return []
         top = int(self.scroll_y)
         rows = self._visible_rows
+        last = min(top + rows - 1, self._total - 1)
+        missing = [n for n in _pages_between(top, last) if self._lacks(n, last)]
+        if missing:
+            return missing  # what the agent waits for comes alone, without the pages around it
+        if not self._total_exact or self._filter_is_new():
+            # A new filter's rows around the screen are read once it is counted and the
+            # typing has paused: the next letter would make them worthless.
+            return []
         last = min(top + 2 * rows, self._total - 1)
-        visible = _pages_between(top, min(top + rows - 1, self._total - 1))
-        around = _pages_between(max(top - rows, 0), last)
-        ordered = list(visible) + [n for n in around if n not in visible]
-        return [n for n in ordered if n not in self._pages]
+        return [n for n in _pages_between(max(top - rows, 0), last) if self._lacks(n, last)]
+
+    def _matches_nothing(self, text: str | None) -> bool:
+        """Whether ``text`` holds a text that matched no row (since the list was last read)."""
+        nothing = self._nothing_matches
+        return text is not None and nothing is not None and nothing in text
+
+    def _filter_is_new(self) -> bool:
+        """Whether the filter changed less than COUNT_PAUSE_S ago (then read the rows around
+        the screen when that time is up)."""
+        age = time.monotonic() - self._filter_set_at
+        if age >= COUNT_PAUSE_S:
+            return False
+        if self._around_timer is None:
+            self._around_timer = self.set_timer(COUNT_PAUSE_S - age, self._read_around)
+        return True
+
+    def _read_around(self) -> None:
+        self._around_timer = None
+        self._want_pages()
+
+    def _lacks(self, number: int, last: int) -> bool:
+        """Whether page ``number`` lacks rows up to row ``last`` (it is not read, or only its
+        first rows are)."""
+        page = self._pages.get(number)
+        if page is None:
+            return True
+        return number in self._partial and number * PAGE_SIZE + len(page) <= last
 
     def _want_pages(self) -> None:
         self._want_scheduled = False
@@ -621,18 +759,36 @@ class PagedTable(ScrollView, Generic[RowT]):
             self._store_pages(message.pages)
             for number in message.pages:
                 self._refresh_rows(number * PAGE_SIZE, (number + 1) * PAGE_SIZE - 1)
+            if not self._total_exact:
+                self._ends_within(message.pages)
         self._want_pages()
 
-    def _store_pages(self, pages: dict[int, list[Any]]) -> None:
+    def _ends_within(self, pages: dict[int, list[Any]]) -> None:
+        """A page read short is the end of a list still being counted: its count (an empty
+        page only tells where the list ends when it is the first)."""
+        short = [
+            number * PAGE_SIZE + len(rows)
+            for number, rows in pages.items()
+            if len(rows) < PAGE_SIZE and (rows or number == 0)
+        ]
+        if short:
+            self._counted(min(short))
+
+    def _store_pages(self, pages: dict[int, list[Any]], *, partial: bool = False) -> None:
         self.page_reads += len(pages)
         for number, rows in pages.items():
             self._pages[number] = rows
             self._pages.move_to_end(number)
+            if partial:
+                self._partial.add(number)
+            else:
+                self._partial.discard(number)
         keep = set(_pages_between(int(self.scroll_y), int(self.scroll_y) + self._visible_rows))
         keep.add(self._cursor // PAGE_SIZE)
         while len(self._pages) > CACHED_PAGES:
             oldest = next(n for n in self._pages if n not in keep)
             del self._pages[oldest]
+            self._partial.discard(oldest)
 
     # --- reloading -----------------------------------------------------------------------------
 
@@ -652,6 +808,7 @@ class PagedTable(ScrollView, Generic[RowT]):
         if reset:
             self._end_wanted = False
         # A count of the rows asked for before is of no use any more: stop it.
+        self._stop_count_timer()
         self.workers.cancel_group(self, "paged-table-count")
         if not self._started:
             return  # mounting reads the list
@@ -672,6 +829,8 @@ class PagedTable(ScrollView, Generic[RowT]):
             scroll=0 if reset else int(self.scroll_y),
             rows=self._visible_rows,
             reset=reset,
+            known=self._whole_total if reset and self._filter is None else None,
+            none=reset and self._matches_nothing(self._filter),
         )
         self._reloading = True
         self._reload(self._desk, self._reload_serial, window)
@@ -687,10 +846,14 @@ class PagedTable(ScrollView, Generic[RowT]):
                 pages[number] = list(source.page(session, offset, PAGE_SIZE, window.filter, total))
             return pages[number]
 
-        def read_first(session: Session) -> tuple[int, bool]:
-            # A new filter shows its first page at once; counting may take a whole scan.
-            first = rows_of(session, 0, None)
-            return len(first), len(first) < PAGE_SIZE
+        first_rows = min(window.rows + FIRST_ROWS_MORE, PAGE_SIZE)
+
+        def read_first(session: Session) -> list[Any]:
+            # The rows on screen are shown at once: counting may take a whole scan, and the
+            # rest of the page is read when wanted.
+            first = list(source.page(session, 0, first_rows, window.filter, None))
+            pages[0] = first
+            return first
 
         def read_window(session: Session, total: int) -> tuple[int, int]:
             last = max(total - 1, 0)
@@ -720,10 +883,22 @@ class PagedTable(ScrollView, Generic[RowT]):
             cursor, scroll = read_window(session, total)
             return total, cursor, scroll
 
-        if window.reset and window.filter is not None:
-            provisional, exact = desk.read(read_first)
-            self.post_message(self._Reloaded(serial, window, provisional, exact, 0, 0, dict(pages)))
-            return  # counted when the typing pauses (see _count_later)
+        if window.none:
+            # A text longer than one that matched nothing: no need to look (a filter matches
+            # rows holding its text, so they would hold the shorter one too).
+            self.post_message(self._Reloaded(serial, window, 0, True, 0, 0, {0: []}))
+            return
+        if window.reset and (window.filter is not None or window.known is not None):
+            # A new filter, or the whole list again (after a filter, counted before): its first
+            # rows now, counted afterwards, as the last count says until then.
+            read = len(desk.read(read_first))
+            exact = read < first_rows
+            provisional = read if exact else max(read, window.known or PAGE_SIZE)
+            partial = not exact and first_rows < PAGE_SIZE
+            self.post_message(
+                self._Reloaded(serial, window, provisional, exact, 0, 0, dict(pages), partial)
+            )
+            return  # counted next (when the typing pauses: see _count_later)
         total, cursor, scroll = desk.read(read_all)
         self.post_message(self._Reloaded(serial, window, total, True, cursor, scroll, pages))
 
@@ -739,6 +914,10 @@ class PagedTable(ScrollView, Generic[RowT]):
             self._loaded = True
             self._total = message.total
             self._total_exact = message.exact
+            if message.exact and window.filter is None:
+                self._whole_total = message.total
+            if message.exact and message.total == 0 and window.filter is not None:
+                self._nothing_matches = window.filter
             cursor, scroll = message.cursor, message.scroll
             if not window.reset:
                 # Keys pressed while the reload was reading still count.
@@ -749,16 +928,30 @@ class PagedTable(ScrollView, Generic[RowT]):
             scroll = min(max(scroll, cursor - rows + 1, 0), cursor)
             self._cursor = cursor
             self._pages.clear()
-            self._store_pages(message.pages)
+            self._partial.clear()
+            self._store_pages(message.pages, partial=message.partial)
             self._update_virtual_size()
             self.scroll_to(y=scroll, animate=False)
             self.refresh()
-            if not message.exact:
+            if not message.exact and self._typing:
+                self._count_later()
+            elif not message.exact:
                 self._count_now()
         self._after_reload()
 
+    def _count_later(self) -> None:
+        """Count a new filter's rows once the agent stops typing (its first rows are shown)."""
+        self._stop_count_timer()
+        self._count_timer = self.set_timer(COUNT_PAUSE_S, self._count_now)
+
+    def _stop_count_timer(self) -> None:
+        if self._count_timer is not None:
+            self._count_timer.stop()
+            self._count_timer = None
+
     def _count_now(self) -> None:
-        """Count a new filter's rows (the first page is on screen already)."""
+        """Count the rows of a list shown before it was counted (its first rows are shown)."""
+        self._stop_count_timer()
         if self._total_exact or self._reloading or self._reload_queued:
             return  # a reload under way counts, or counts later, by itself
         self._count(self._desk, self._source, self._filter, self._applied_serial)
@@ -788,14 +981,23 @@ class PagedTable(ScrollView, Generic[RowT]):
         """Replace a new filter's provisional count by the exact one."""
         message.stop()
         if message.serial == self._applied_serial and not self._total_exact:
-            self._total = message.total
-            self._total_exact = True
-            self._update_virtual_size()
-            self.refresh()
-            if self._end_wanted:
-                self._end_wanted = False
-                self.move_cursor(self._total - 1)
-            self._want_pages()
+            self._counted(message.total)
+
+    def _counted(self, total: int) -> None:
+        """The rows of the list shown are counted: ``total``."""
+        self._stop_count_timer()
+        self.workers.cancel_group(self, "paged-table-count")
+        self._total = total
+        self._total_exact = True
+        if self._filter is None:
+            self._whole_total = total
+        self._cursor = min(self._cursor, max(total - 1, 0))
+        self._update_virtual_size()
+        self.refresh()
+        if self._end_wanted:
+            self._end_wanted = False
+            self.move_cursor(self._total - 1)
+        self._want_pages()
 
     def _after_reload(self) -> None:
         if self._reload_queued:
@@ -804,6 +1006,10 @@ class PagedTable(ScrollView, Generic[RowT]):
             self._request_reload(reset=reset)
         else:
             self._want_pages()
+        if not self._reloading:
+            waiting, self._when_read = self._when_read, []
+            for callback in waiting:
+                callback()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A failed read is told to the agent and stops waiting for it."""
