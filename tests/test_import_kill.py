@@ -287,16 +287,18 @@ class CustomerFile:
     acquired: dict[str, int]
     """The acquisition instant of each customer that has one."""
     batch: int
+    prefix: str
+    """What every ref of the file starts with (``PREFIX-00042``)."""
 
     @classmethod
-    def write(cls, path: Path, count: int, batch: int) -> CustomerFile:
+    def write(cls, path: Path, prefix: str, count: int, batch: int) -> CustomerFile:
         start = datetime(2024, 1, 1, 9, 0, tzinfo=UTC)
         rows: list[list[str]] = []
         for number in range(count):
             when = (start + timedelta(hours=5 * number)).astimezone(OFFSETS[number % 5])
             rows.append(
                 [
-                    f"CX-{number:05d}",
+                    f"{prefix}-{number:05d}",
                     f"Firma {number}, GmbH" if number % 4 else f"Person {number}",
                     f"c{number}@example.com" if number % 3 else "",
                     f"+49 30 {number:07d}" if number % 2 else "",
@@ -306,14 +308,14 @@ class CustomerFile:
         _write_csv(path, CUSTOMER_COLUMNS, rows)
         expected = {row[0]: (row[1], row[2] or None, row[3] or None) for row in rows}
         acquired = {row[0]: _epoch(row[4]) or 0 for row in rows if row[4]}
-        return cls(path, [row[0] for row in rows], expected, acquired, batch)
+        return cls(path, [row[0] for row in rows], expected, acquired, batch, prefix)
 
     @property
     def total(self) -> int:
         return len(self.refs)
 
     def stored(self, probe: Probe) -> int:
-        return probe.count("SELECT count(*) FROM customers WHERE ref LIKE 'CX-%'")
+        return probe.count(f"SELECT count(*) FROM customers WHERE ref LIKE '{self.prefix}-%'")
 
     def check(self, probe: Probe) -> int:
         """Check the database against the file after a run, however it ended; the customers
@@ -462,15 +464,22 @@ def test_calls_killed_part_way_keep_whole_batches_and_a_rerun_completes(
 def test_customers_killed_part_way_keep_whole_batches_and_a_rerun_completes(
     probe: Probe, db_url: str, tmp_path: Path
 ) -> None:
-    file = CustomerFile.write(tmp_path / "customers.csv", 600, batch=100)
-    landed = _kill_and_resume(
-        _args(db_url, "customers", str(file.path), file.batch),
-        file.total,
-        functools.partial(file.stored, probe),
-        functools.partial(file.check, probe),
-        random.Random(5),
-        batch_s=0.2,
-    )
+    rng = random.Random(5)
+    landed = 0
+    rows = 2000
+    for prefix in ("CXA", "CXB", "CXC"):
+        file = CustomerFile.write(tmp_path / f"customers-{prefix}.csv", prefix, rows, batch=100)
+        landed += _kill_and_resume(
+            _args(db_url, "customers", str(file.path), file.batch),
+            file.total,
+            functools.partial(file.stored, probe),
+            functools.partial(file.check, probe),
+            rng,
+            batch_s=0.01,
+        )
+        if landed:
+            break
+        rows *= 3  # every kill came too late: a longer file gives the next ones more time
     assert landed, "no kill landed while the customers were being written"
 
 

@@ -3,10 +3,11 @@
 An import reads every row first and judges it — values, references to records already in the
 desk, time rules, lifecycle timelines (stored events and the file's rows together, whatever
 their order in the file), refs used twice — and writes nothing unless every row is sound.
-Then the whole file is written in one transaction through the store, so each record gets the
-audit entry the store gives it. Rows are matched to records by ref (lifecycle events by
-customer and instant; ledger lines without a ref by their content), so importing a file twice
-changes nothing the second time.
+Then the file is written in batches through the store, so each record gets the audit entry the
+store gives it (new customers, lifecycle events and complaints, and changed customers, a batch
+at a time with the same checks and entries as one by one). Rows are matched to records by ref
+(lifecycle events by customer and instant; ledger lines without a ref by their content), so
+importing a file twice changes nothing the second time.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -456,6 +457,9 @@ class _Known(NamedTuple):
     phone: str | None
 
 
+_StoredEvent = tuple[LifecycleKind, str | None, str | None]
+"""A stored lifecycle event's kind, leave-reason (category key) and detail."""
+
 MAX_KNOWN_IDS = 300_000
 """Customer ids an import remembers between chunks (a few tens of MB at most)."""
 LOOKUP_CHUNK = 2000
@@ -504,6 +508,8 @@ class _Lookups:
         self._customers: dict[str, _Known | None] = {}
         self._agents: dict[str, Agent | None] = {}
         self._complaints: dict[str, Complaint | None] = {}
+        self._complaint_values: dict[str, dict[str, Any] | None] = {}
+        self._events: dict[int, dict[datetime, _StoredEvent]] = {}
         self._calls: dict[str, dict[str, Any] | None] = {}
         self._purchases: dict[str, dict[str, Any] | None] = {}
         self._categories: dict[str, bool] | None = None
@@ -514,6 +520,8 @@ class _Lookups:
         self.session = session
         self._customers.clear()
         self._complaints.clear()
+        self._complaint_values.clear()
+        self._events.clear()
         self._calls.clear()
         self._purchases.clear()
 
@@ -557,6 +565,76 @@ class _Lookups:
                 self._complaints[complaint.ref] = complaint
             for ref in part:
                 self._complaints.setdefault(ref, None)
+
+    def load_complaint_values(self, refs: Iterable[str]) -> None:
+        """Look up the stored complaints of ``refs``: their values as a complaints file holds
+        them (with ``status``, ``customer_id`` and ``customer_ref``)."""
+        for part in self._missing(refs, self._complaint_values):
+            for (
+                ref,
+                customer_id,
+                customer_ref,
+                received,
+                reason,
+                priority,
+                channel,
+                agent,
+                status,
+                responded,
+                resolved,
+                summary,
+                detail,
+            ) in _rows_in(
+                self.session,
+                "SELECT complaints.ref, complaints.customer_id, customers.ref, "
+                "complaints.received_at, categories.key, complaints.priority, "
+                "complaints.channel, agents.name, complaints.status, "
+                "complaints.first_response_at, complaints.resolved_at, complaints.summary, "
+                "complaints.detail FROM complaints "
+                "JOIN customers ON customers.id = complaints.customer_id "
+                "JOIN categories ON categories.id = complaints.category_id "
+                "LEFT JOIN agents ON agents.id = complaints.owner_id "
+                "WHERE complaints.ref IN",
+                part,
+            ):
+                self._complaint_values[ref] = {
+                    "customer_id": customer_id,
+                    "customer_ref": customer_ref,
+                    "received_at": from_epoch(received),
+                    "reason": reason,
+                    "priority": Priority(priority),
+                    "agent": agent,
+                    "channel": Channel(channel),
+                    "status": Status(status),
+                    "first_response_at": None if responded is None else from_epoch(responded),
+                    "resolved_at": None if resolved is None else from_epoch(resolved),
+                    "summary": summary,
+                    "detail": detail,
+                }
+            for ref in part:
+                self._complaint_values.setdefault(ref, None)
+
+    def complaint_values(self, ref: str) -> dict[str, Any] | None:
+        """A stored complaint's values (as ``load_complaint_values`` reads them), or None."""
+        if ref not in self._complaint_values:
+            self.load_complaint_values([ref])
+        return self._complaint_values[ref]
+
+    def load_events(self, customer_ids: Iterable[int]) -> None:
+        """Look up the lifecycle events of the stored customers of ``customer_ids``."""
+        wanted = sorted({id_ for id_ in customer_ids if id_ >= 0 and id_ not in self._events})
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            part = wanted[start : start + LOOKUP_CHUNK]
+            for id_ in part:
+                self._events[id_] = {}
+            connection = self.session.connection()
+            sql = (
+                "SELECT e.customer_id, e.at, e.kind, c.key, e.detail FROM lifecycle_events e "
+                "LEFT JOIN categories c ON c.id = e.reason_id WHERE e.customer_id IN "
+                f"({', '.join([_mark(connection)] * len(part))})"
+            )
+            for id_, at, kind, reason, detail in connection.exec_driver_sql(sql, tuple(part)):
+                self._events[id_][from_epoch(at)] = (LifecycleKind(kind), reason, detail)
 
     def load_calls(self, refs: Iterable[str]) -> None:
         """Look up the stored calls of ``refs``: their values as a calls file holds them."""
@@ -623,13 +701,13 @@ class _Lookups:
             return _Known(-number, ref, "", None, None)
         return found
 
-    def stored_events(
-        self, customer: _Known
-    ) -> dict[datetime, tuple[LifecycleKind, str | None, str | None]]:
+    def stored_events(self, customer: _Known) -> dict[datetime, _StoredEvent]:
         """A customer's lifecycle events: stored ones, or the acquisition an earlier step
         gives a customer it creates."""
         if customer.id >= 0:
-            return _stored_events(customer.id, self.session)
+            if customer.id not in self._events:
+                self.load_events([customer.id])
+            return self._events[customer.id]
         acquired = self.pending.customers.get(customer.ref) if self.pending else None
         return {} if acquired is None else {acquired: (LifecycleKind.acquired, None, None)}
 
@@ -762,8 +840,10 @@ class _Importer(ABC, Generic[R]):
         return None
 
     def pack(self, step: _Step[R]) -> tuple[str, bytes]:
-        """A planned change as staged on disk: its action and what ``write_batch`` needs."""
-        return step.action, pickle.dumps(step, protocol=pickle.HIGHEST_PROTOCOL)
+        """A planned change as staged on disk: its action and what ``write_batch`` needs (the
+        row's typed values; its raw text only served to name problems)."""
+        staged = _Step(replace(step.row, raw={}), step.action, step.changes)
+        return step.action, pickle.dumps(staged, protocol=pickle.HIGHEST_PROTOCOL)
 
     def write_batch(
         self,
@@ -842,15 +922,6 @@ def _differs(
     }
 
 
-def _stored_timeline(customer_id: int, session: Session) -> list[tuple[datetime, LifecycleKind]]:
-    rows = session.exec(
-        select(LifecycleEvent.at, LifecycleEvent.kind).where(
-            LifecycleEvent.customer_id == customer_id
-        )
-    ).all()
-    return [(at, LifecycleKind(kind)) for at, kind in rows]
-
-
 # customers ------------------------------------------------------------------------------------
 
 
@@ -885,6 +956,8 @@ class _Customers(_Importer[_CustomerRow]):
 
     def prefetch(self, rows: list[_CustomerRow], lookups: _Lookups) -> None:
         lookups.load_customers(row.ref for row in rows)
+        known = (lookups.customer(row.ref) for row in rows if row.sound and row.acquired_at)
+        lookups.load_events(customer.id for customer in known if customer is not None)
 
     def pend(self, step: _Step[_CustomerRow], pending: Pending) -> None:
         if step.action == "create":
@@ -921,7 +994,8 @@ class _Customers(_Importer[_CustomerRow]):
             )
             acquire = False
             if row.acquired_at is not None:
-                stored = _stored_timeline(existing.id, lookups.session)
+                events = lookups.stored_events(existing) if existing.id >= 0 else {}
+                stored = [(at, kind) for at, (kind, _, _) in events.items()]
                 same = [kind for at, kind in stored if at == row.acquired_at]
                 if same and same[0] is not LifecycleKind.acquired:
                     self.problem(
@@ -943,40 +1017,85 @@ class _Customers(_Importer[_CustomerRow]):
             steps.append(_Step(row, action, {"fields": fields, "acquire": acquire}))
         return steps
 
-    def write(
-        self, step: _Step[_CustomerRow], *, session: Session, actor: str, now: datetime
+    def write_batch(
+        self,
+        items: list[tuple[int, str, bytes, int]],
+        *,
+        session: Session,
+        actor: str,
+        now: datetime,
+        source: str,
     ) -> None:
+        """New and changed customers are written together, each checked and audited as the
+        store does one by one; a customer who gets an ``acquired`` event goes through the
+        store on their own."""
+        steps = [(line, _unpack(payload)) for line, _, payload, _ in items]
+        batch = customer_store.CustomerBatch(session=session, actor=actor, now=now)
+        batch.prefetch(step.row.ref for _, step in steps)
+        taken: int | None = None  # the line of the first change the batch holds
+        for line, step in steps:
+            if step.action == "update" and step.changes["acquire"]:
+                if taken is not None:
+                    with _guard(taken):
+                        batch.write()
+                    taken = None
+                with _guard(line):
+                    self._write_one(step, session=session, actor=actor, now=now)
+                continue
+            with _guard(line):
+                self._take(step, batch)
+            taken = line if taken is None else taken
+        if taken is not None:
+            with _guard(taken):
+                batch.write()
+
+    @staticmethod
+    def _take(step: _Step[_CustomerRow], batch: customer_store.CustomerBatch) -> None:
         row = step.row
         if step.action == "create":
-            customer_store.add_customer(
+            batch.add(
                 CustomerCreate(
                     ref=row.ref,
                     name=row.name,
                     email=row.email,
                     phone=row.phone,
                     acquired_at=row.acquired_at,
-                ),
-                session=session,
-                actor=actor,
-                now=now,
+                )
             )
+        elif step.changes["fields"]:
+            batch.change(row.ref, step.changes["fields"])
+
+    def write(
+        self, step: _Step[_CustomerRow], *, session: Session, actor: str, now: datetime
+    ) -> None:
+        if step.action == "update" and step.changes["acquire"]:
+            self._write_one(step, session=session, actor=actor, now=now)
             return
+        batch = customer_store.CustomerBatch(session=session, actor=actor, now=now)
+        self._take(step, batch)
+        batch.write()
+
+    @staticmethod
+    def _write_one(
+        step: _Step[_CustomerRow], *, session: Session, actor: str, now: datetime
+    ) -> None:
+        """A changed customer who gets an ``acquired`` event, through the store."""
+        row = step.row
         if step.changes["fields"]:
             customer_store.update_customer(
                 row.ref, step.changes["fields"], session=session, actor=actor, now=now
             )
-        if step.changes["acquire"]:
-            assert row.acquired_at is not None
-            customer_store.add_lifecycle_events(
-                [
-                    LifecycleCreate(
-                        customer_ref=row.ref, at=row.acquired_at, kind=LifecycleKind.acquired
-                    )
-                ],
-                session=session,
-                actor=actor,
-                now=now,
-            )
+        assert row.acquired_at is not None
+        customer_store.add_lifecycle_events(
+            [
+                LifecycleCreate(
+                    customer_ref=row.ref, at=row.acquired_at, kind=LifecycleKind.acquired
+                )
+            ],
+            session=session,
+            actor=actor,
+            now=now,
+        )
 
 
 # lifecycle ------------------------------------------------------------------------------------
@@ -998,6 +1117,11 @@ class _Lifecycle(_Importer[_LifecycleRow]):
 
     def group(self, row: _LifecycleRow) -> str:
         return row.customer_ref
+
+    def prefetch(self, rows: list[_LifecycleRow], lookups: _Lookups) -> None:
+        lookups.load_customers(row.customer_ref for row in rows if row.customer_ref)
+        known = (lookups.customer(row.customer_ref) for row in rows if row.customer_ref)
+        lookups.load_events(customer.id for customer in known if customer is not None)
 
     def parse(self, cells: _Cells) -> _LifecycleRow:
         row = _LifecycleRow(
@@ -1032,7 +1156,7 @@ class _Lifecycle(_Importer[_LifecycleRow]):
 
     def plan(self, rows: list[_LifecycleRow], lookups: _Lookups) -> list[_Step[_LifecycleRow]]:
         steps: list[_Step[_LifecycleRow]] = []
-        stored: dict[int, dict[datetime, tuple[LifecycleKind, str | None, str | None]]] = {}
+        stored: dict[int, dict[datetime, _StoredEvent]] = {}
         new: dict[int, list[_LifecycleRow]] = {}
         for row in rows:
             customer = self.customer(row, row.customer_ref, lookups)
@@ -1132,7 +1256,7 @@ class _Lifecycle(_Importer[_LifecycleRow]):
         if created:
             # One call, so that the store judges each customer's whole timeline at once.
             with _guard(created[0].line):
-                customer_store.add_lifecycle_events(
+                customer_store.record_lifecycle_events(
                     [
                         LifecycleCreate(
                             customer_ref=row.customer_ref,
@@ -1147,17 +1271,6 @@ class _Lifecycle(_Importer[_LifecycleRow]):
                     actor=actor,
                     now=now,
                 )
-
-
-def _stored_events(
-    customer_id: int, session: Session
-) -> dict[datetime, tuple[LifecycleKind, str | None, str | None]]:
-    rows = session.exec(
-        select(LifecycleEvent, Category.key)
-        .join(Category, col(Category.id) == LifecycleEvent.reason_id, isouter=True)
-        .where(LifecycleEvent.customer_id == customer_id)
-    ).all()
-    return {event.at: (LifecycleKind(event.kind), key, event.detail) for event, key in rows}
 
 
 # calls ----------------------------------------------------------------------------------------
@@ -1628,34 +1741,28 @@ class _Complaints(_Importer[_ComplaintRow]):
 
     def prefetch(self, rows: list[_ComplaintRow], lookups: _Lookups) -> None:
         lookups.load_customers(row.customer_ref for row in rows)
-        lookups.load_complaints(row.ref for row in rows if row.ref)
+        lookups.load_complaint_values(row.ref for row in rows if row.ref)
 
     def plan(self, rows: list[_ComplaintRow], lookups: _Lookups) -> list[_Step[_ComplaintRow]]:
         steps: list[_Step[_ComplaintRow]] = []
         for row in rows:
             before = len(self.problems)
             customer = self.customer(row, row.customer_ref, lookups)
-            existing = lookups.complaint(row.ref) if row.ref else None
-            read = (
-                complaint_store.read_complaint(existing, session=lookups.session)
-                if existing is not None
-                else None
-            )
+            existing = lookups.complaint_values(row.ref) if row.ref else None
             # A retired category or a deactivated owner may stay on a complaint filed earlier.
-            if read is None or read.category != row.reason:
+            if existing is None or existing["reason"] != row.reason:
                 self.category(row, "reason", row.reason, lookups)
-            if row.agent and (read is None or read.owner != row.agent):
+            if row.agent and (existing is None or existing["agent"] != row.agent):
                 self.agent(row, "agent", row.agent, lookups, active=True)
             if (
                 existing is not None
                 and customer is not None
-                and existing.customer_id != customer.id
+                and existing["customer_id"] != customer.id
             ):
                 self.problem(
                     row,
                     "customer_ref",
-                    f"complaint {row.ref} belongs to customer "
-                    f"{lookups.customer_ref(existing.customer_id)}; "
+                    f"complaint {row.ref} belongs to customer {existing['customer_ref']}; "
                     "an import cannot move it to another customer",
                 )
             if not row.sound:
@@ -1672,10 +1779,8 @@ class _Complaints(_Importer[_ComplaintRow]):
                 "detail": row.detail,
             }
             current: dict[str, Any] = {}
-            if read is not None:
-                current = read.model_dump(include=set(wanted) | {"status"})
-                current["reason"] = read.category
-                current["agent"] = read.owner
+            if existing is not None:
+                current = {name: existing[name] for name in (*wanted, "status")}
             changes = _differs(row.present, wanted, current) if existing else {}
             merged = {**current, **changes} if existing else wanted
             self._check_times(row, merged)
@@ -1736,37 +1841,72 @@ class _Complaints(_Importer[_ComplaintRow]):
             )
         return row.status
 
+    def write_batch(
+        self,
+        items: list[tuple[int, str, bytes, int]],
+        *,
+        session: Session,
+        actor: str,
+        now: datetime,
+        source: str,
+    ) -> None:
+        """New complaints go in together (each run of them between two changed ones), each
+        checked and audited as the store does one by one; changed ones go through the store."""
+        new: list[_Step[_ComplaintRow]] = []
+        for line, action, payload, _ in items:
+            step = _unpack(payload)
+            if action == "create":
+                new.append(step)
+                continue
+            self._create(new, session=session, actor=actor, now=now)
+            new = []
+            with _guard(line):
+                self.write(step, session=session, actor=actor, now=now)
+        self._create(new, session=session, actor=actor, now=now)
+
+    @staticmethod
+    def _create(
+        steps: list[_Step[_ComplaintRow]], *, session: Session, actor: str, now: datetime
+    ) -> None:
+        if not steps:
+            return
+        batch = complaint_store.ComplaintBatch(session=session)
+        items = [
+            ComplaintCreate(
+                ref=step.row.ref,
+                customer_ref=step.row.customer_ref,
+                received_at=step.row.received_at,
+                category=step.row.reason,
+                detail=step.row.detail,
+                priority=step.row.priority,
+                channel=step.row.channel,
+                owner=step.row.agent,
+                first_response_at=step.row.first_response_at,
+                resolved_at=step.row.resolved_at,
+                summary=step.row.summary,
+            )
+            for step in steps
+        ]
+        batch.prefetch(items)
+        for step, item in zip(steps, items, strict=True):
+            with _guard(step.row.line):
+                batch.add(item, status=step.changes["status"])
+        with _guard(steps[0].row.line):
+            batch.write(actor=actor, now=now)
+
     def write(
         self, step: _Step[_ComplaintRow], *, session: Session, actor: str, now: datetime
     ) -> None:
         row = step.row
-        if step.action == "update":
-            complaint_store.change_complaint(
-                row.ref,
-                {_COMPLAINT_CHANGE_NAMES.get(k, k): v for k, v in step.changes.items()},
-                session=session,
-                actor=actor,
-                now=now,
-            )
+        if step.action == "create":
+            self._create([step], session=session, actor=actor, now=now)
             return
-        complaint_store.open_complaint(
-            ComplaintCreate(
-                ref=row.ref,
-                customer_ref=row.customer_ref,
-                received_at=row.received_at,
-                category=row.reason,
-                detail=row.detail,
-                priority=row.priority,
-                channel=row.channel,
-                owner=row.agent,
-                first_response_at=row.first_response_at,
-                resolved_at=row.resolved_at,
-                summary=row.summary,
-            ),
+        complaint_store.change_complaint(
+            row.ref,
+            {_COMPLAINT_CHANGE_NAMES.get(k, k): v for k, v in step.changes.items()},
             session=session,
             actor=actor,
             now=now,
-            status=step.changes["status"],
         )
 
 
