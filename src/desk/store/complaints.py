@@ -102,6 +102,21 @@ def _snapshot(complaint: Complaint, *, session: Session) -> dict[str, Any]:
     return read.model_dump(exclude={"customer_name", "version", "updated_at", "updated_by"})
 
 
+def _checked_status(data: ComplaintCreate, status: Status | None) -> Status:
+    """The status a new complaint gets (resolved when it has a resolved time, else open, unless
+    given), after checking its times and that a given status agrees with them."""
+    label = data.ref or "(new)"
+    check_times(label, data.received_at, data.first_response_at, data.resolved_at)
+    if status is None:
+        return Status.resolved if data.resolved_at else Status.open
+    if (status is Status.resolved) != (data.resolved_at is not None):
+        raise InvalidInput(
+            f"complaint {label}: status {status.value!r} needs "
+            + ("a resolved time" if status is Status.resolved else "no resolved time")
+        )
+    return status
+
+
 def open_complaint(
     data: ComplaintCreate,
     *,
@@ -115,15 +130,7 @@ def open_complaint(
     ``status`` defaults to resolved when ``resolved_at`` is given, else open; an import may
     record a complaint as pending.
     """
-    label = data.ref or "(new)"
-    check_times(label, data.received_at, data.first_response_at, data.resolved_at)
-    if status is None:
-        status = Status.resolved if data.resolved_at else Status.open
-    elif (status is Status.resolved) != (data.resolved_at is not None):
-        raise InvalidInput(
-            f"complaint {label}: status {status.value!r} needs "
-            + ("a resolved time" if status is Status.resolved else "no resolved time")
-        )
+    status = _checked_status(data, status)
     if data.ref is not None and (
         session.exec(select(Complaint.id).where(Complaint.ref == data.ref)).first() is not None
     ):
@@ -205,15 +212,7 @@ class ComplaintBatch:
 
     def add(self, data: ComplaintCreate, *, status: Status | None = None) -> None:
         """Take ``data`` into the batch, or refuse it as ``open_complaint`` would."""
-        label = data.ref or "(new)"
-        check_times(label, data.received_at, data.first_response_at, data.resolved_at)
-        if status is None:
-            status = Status.resolved if data.resolved_at else Status.open
-        elif (status is Status.resolved) != (data.resolved_at is not None):
-            raise InvalidInput(
-                f"complaint {label}: status {status.value!r} needs "
-                + ("a resolved time" if status is Status.resolved else "no resolved time")
-            )
+        status = _checked_status(data, status)
         if data.ref is None:
             raise InvalidInput("a complaint recorded in a batch needs a ref")
         if (
