@@ -439,16 +439,22 @@ def _kill_and_resume(
     return landed
 
 
-def test_calls_killed_part_way_keep_whole_batches_and_a_rerun_completes(
-    probe: Probe, db_url: str, tmp_path: Path
-) -> None:
-    rng = random.Random(4)
+def _kill_until_one_lands(
+    kind: str,
+    make_file: Callable[[Path, str, int], CallFile | CustomerFile],
+    prefixes: tuple[str, ...],
+    rows: int,
+    probe: Probe,
+    db_url: str,
+    tmp_path: Path,
+    rng: random.Random,
+) -> int:
+    """Kill imports of ever longer files (one per prefix) until a kill lands mid-import."""
     landed = 0
-    rows = 6000
-    for prefix in ("CLA", "CLB", "CLC"):
-        file = CallFile.write(tmp_path / f"calls-{prefix}.csv", prefix, rows, batch=200)
+    for prefix in prefixes:
+        file = make_file(tmp_path / f"{kind}-{prefix}.csv", prefix, rows)
         landed += _kill_and_resume(
-            _args(db_url, "calls", str(file.path), file.batch),
+            _args(db_url, kind, str(file.path), file.batch),
             file.total,
             functools.partial(file.stored, probe),
             functools.partial(file.check, probe),
@@ -458,28 +464,30 @@ def test_calls_killed_part_way_keep_whole_batches_and_a_rerun_completes(
         if landed:
             break
         rows *= 3  # every kill came too late: a longer file gives the next ones more time
+    return landed
+
+
+def test_calls_killed_part_way_keep_whole_batches_and_a_rerun_completes(
+    probe: Probe, db_url: str, tmp_path: Path
+) -> None:
+    def make(path: Path, prefix: str, rows: int) -> CallFile:
+        return CallFile.write(path, prefix, rows, batch=200)
+
+    landed = _kill_until_one_lands(
+        "calls", make, ("CLA", "CLB", "CLC"), 6000, probe, db_url, tmp_path, random.Random(4)
+    )
     assert landed, "no kill landed while the calls were being written"
 
 
 def test_customers_killed_part_way_keep_whole_batches_and_a_rerun_completes(
     probe: Probe, db_url: str, tmp_path: Path
 ) -> None:
-    rng = random.Random(5)
-    landed = 0
-    rows = 2000
-    for prefix in ("CXA", "CXB", "CXC"):
-        file = CustomerFile.write(tmp_path / f"customers-{prefix}.csv", prefix, rows, batch=100)
-        landed += _kill_and_resume(
-            _args(db_url, "customers", str(file.path), file.batch),
-            file.total,
-            functools.partial(file.stored, probe),
-            functools.partial(file.check, probe),
-            rng,
-            batch_s=0.01,
-        )
-        if landed:
-            break
-        rows *= 3  # every kill came too late: a longer file gives the next ones more time
+    def make(path: Path, prefix: str, rows: int) -> CustomerFile:
+        return CustomerFile.write(path, prefix, rows, batch=100)
+
+    landed = _kill_until_one_lands(
+        "customers", make, ("CXA", "CXB", "CXC"), 2000, probe, db_url, tmp_path, random.Random(5)
+    )
     assert landed, "no kill landed while the customers were being written"
 
 

@@ -83,33 +83,26 @@ class DeskFooter(Footer):
             binding, enabled, tooltip = bindings[0]
             if binding.group is not None:
                 return None
-            wanted.append(
-                _Key(
-                    key=binding.key,
-                    display=self.app.get_key_display(binding),
-                    description=binding.description,
-                    action=binding.action,
-                    disabled=not enabled,
-                    tooltip=tooltip or None,
-                    palette=False,
-                )
-            )
+            wanted.append(self._key(binding, enabled, tooltip or None, palette=False))
         if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
             palette = active.get(self.app.COMMAND_PALETTE_BINDING)
             if palette is not None:
                 _, binding, enabled, _ = palette
-                wanted.append(
-                    _Key(
-                        key=binding.key,
-                        display=self.app.get_key_display(binding),
-                        description=binding.description,
-                        action=binding.action,
-                        disabled=not enabled,
-                        tooltip=binding.tooltip or binding.description or None,
-                        palette=True,
-                    )
-                )
+                hint = binding.tooltip or binding.description or None
+                wanted.append(self._key(binding, enabled, hint, palette=True))
         return wanted
+
+    def _key(self, binding: Binding, enabled: bool, tooltip: str | None, *, palette: bool) -> _Key:
+        """The footer key ``binding`` makes, as Textual's footer would draw it."""
+        return _Key(
+            key=binding.key,
+            display=self.app.get_key_display(binding),
+            description=binding.description,
+            action=binding.action,
+            disabled=not enabled,
+            tooltip=tooltip,
+            palette=palette,
+        )
 
     def _show_in_place(self) -> bool:
         """Show exactly the keys wanted by hiding the others, if the footer holds them all in
