@@ -97,8 +97,11 @@ def test_the_demo_desk_is_built_in_the_cache_and_measured(
     assert 0 < index["index_mib"] <= index["build_peak_mib"]
     assert index["peak_rss_mib"] >= index["rss_after_first_mib"] > 0
     stall = index["stall"]  # a thread waking every millisecond while the index was built
-    assert index["aside_s"] > 0 and stall["count"] > 0
-    assert stall["p95_ms"] <= stall["max_ms"] and stall["over_50ms"] <= stall["count"]
+    assert index["aside_s"] > 0
+    # On a tiny desk the build can end before a busy machine wakes that thread at all.
+    assert stall["count"] >= 0 and stall["over_50ms"] <= stall["count"]
+    if stall["count"]:
+        assert stall["p95_ms"] <= stall["max_ms"]
 
 
 def test_every_keystroke_of_every_query_is_timed(run: tuple[dict[str, Any], Path]) -> None:
