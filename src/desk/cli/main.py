@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from typer.core import TyperGroup
 
 from desk.cli import system
@@ -147,11 +146,7 @@ def main(
 ) -> None:
     """desk: log calls, file complaints under the reason customers could leave, keep customers."""
     warn_password_in_argv(database)
-    try:
-        settings = load_settings(agent=agent, timezone=timezone)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise DeskError(f"settings: {first['loc'][0]}: {first['msg']}") from exc
+    settings = load_settings(agent=agent, timezone=timezone)  # SettingsError is a DeskError
     ctx.obj = DeskContext(settings=settings, db_target=database)
     if ctx.invoked_subcommand is None:
         from desk.cli.tui import open_desk
