@@ -229,7 +229,7 @@ def _lines_shown(grid: Grid, table: Any) -> bool:
 
 def _panel_figures(panels: Any) -> dict[str, list[str]]:
     """Per panel, text that only its figures put on screen."""
-    from desk.models import from_cents
+    from desk.money import from_cents
     from desk.tui.widgets.panels import (
         ReasonsPanel,
         ResponsePanel,
@@ -415,6 +415,30 @@ async def _drive_keys(app: Any, probe: _Probe, spec: dict[str, Any]) -> dict[str
     return {"timings": timings, "positions": positions, "timeouts": timeouts}
 
 
+def _after_import(name: str, then: Any) -> None:
+    """Call ``then(module)`` right after module ``name`` is first loaded."""
+    import importlib.abc
+    import importlib.util
+
+    class Finder(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+            if fullname != name:
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(fullname)
+            assert spec is not None and spec.loader is not None
+            load = spec.loader.exec_module
+
+            def exec_module(module: Any) -> None:
+                load(module)
+                then(module)
+
+            spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+            return spec
+
+    sys.meta_path.insert(0, Finder())
+
+
 def _watch_milestones(mark: Any) -> None:
     """Note when the main screen's lists and panels first get their data (for the timeline)."""
     from desk.tui.widgets.paged_table import PagedTable
@@ -475,14 +499,10 @@ def desk_child(spec: dict[str, Any], t0: float) -> None:
     def mark(moment: str) -> None:
         timeline.setdefault(moment, time.time() - t0)
 
-    import desk.tui.app as tui_app
-    from desk.clock import frozen
-
-    mark("desk.tui.app imported")
+    import desk.clock
 
     now = datetime.fromisoformat(spec["now"])
-    tui_app.story_clock = lambda story_end: frozen(now)
-    original_run = tui_app.DeskApp.run
+    desk.clock.story_clock = lambda story_end: desk.clock.frozen(now)
 
     def after_display(app: Any) -> None:
         if probe.displays == 0:
@@ -513,25 +533,33 @@ def desk_child(spec: dict[str, Any], t0: float) -> None:
             outcome["lookup_index_built"] = await _lookup_index_built(app)
         app.exit()
 
-    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
-        mark("desk app built (database opened, agent found)")
-        self.driver_class = _sink_driver(probe)
-        self.post_display_hook = lambda: after_display(self)
-        return original_run(self, size=(width, height), auto_pilot=drive)
+    def instrument(tui_app: Any) -> None:
+        """Once the desk loads its app (as it would, unobserved), watch it draw."""
+        mark("desk.tui.app imported")
+        original_run = tui_app.DeskApp.run
+        report_error = tui_app.DeskApp.report_error
 
-    tui_app.DeskApp.run = run  # type: ignore[method-assign]
-    report_error = tui_app.DeskApp.report_error
+        def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+            mark("desk app built (database opened, agent found)")
+            self.driver_class = _sink_driver(probe)
+            self.post_display_hook = lambda: after_display(self)
+            return original_run(self, size=(width, height), auto_pilot=drive)
 
-    def reported(self: Any, error: BaseException) -> None:
-        probe.facts.setdefault("errors_shown", []).append(f"{type(error).__name__}: {error}")
-        report_error(self, error)
+        def reported(self: Any, error: BaseException) -> None:
+            probe.facts.setdefault("errors_shown", []).append(f"{type(error).__name__}: {error}")
+            report_error(self, error)
 
-    tui_app.DeskApp.report_error = reported  # type: ignore[method-assign]
+        tui_app.DeskApp.run = run
+        tui_app.DeskApp.report_error = reported
+        _watch_milestones(mark)
+
+    # The app's module is instrumented when the desk loads it, not before: the desk loads what
+    # it needs in its own order (some of it in a process of its own).
+    _after_import("desk.tui.app", instrument)
     sys.argv = ["desk", "--db", spec["db"], "--agent", spec["agent"]]
-    from desk.cli.main import run as desk_run
+    from desk.cli.start import run as desk_run  # what the installed `desk` command runs
 
-    mark("desk.cli.main imported")
-    _watch_milestones(mark)
+    mark("desk.cli.start imported")
 
     try:
         desk_run()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 Clock = Callable[[], datetime]
 
@@ -19,3 +20,11 @@ def frozen(at: datetime) -> Clock:
         raise ValueError("a frozen clock needs an aware datetime")
     fixed = at.astimezone(UTC).replace(microsecond=0)
     return lambda: fixed
+
+
+def story_clock(story_end: datetime) -> Clock:
+    """A clock that starts at a demo story's end and then ticks in real time."""
+    started = time.monotonic()
+    return lambda: (story_end + timedelta(seconds=time.monotonic() - started)).replace(
+        microsecond=0
+    )

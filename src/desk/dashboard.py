@@ -10,23 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
-from sqlmodel import Session
+from desk.metrics.figures import BuyerGroup, RetentionRow
+from desk.metrics.periods import Period, custom_period, period_containing, periods_between
 
-from desk.metrics import (
-    BuyerGroup,
-    Period,
-    ResponseGroup,
-    RetentionRow,
-    custom_period,
-    open_count,
-    period_containing,
-    periods_between,
-    reasons,
-    retention,
-    revenue,
-    team_and_agent,
-)
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from desk.metrics.response import ResponseGroup
+
+# The panels' values load no queries: the desk shows figures another process may have read.
+# Each panel's reading function loads the queries it runs.
 
 TREND_MONTHS = 12
 """How many months the retention trend line covers, ending with this month."""
@@ -76,6 +71,8 @@ class RetentionPanelData:
 
 def retention_panel(*, session: Session, now: datetime, tz: tzinfo) -> RetentionPanelData:
     """Retention this month and last month, and a 12-month trend of the retention rate."""
+    from desk.metrics.retention import retention
+
     months = trend_months(now, tz)
     rows = retention(months, session=session).rows
     return RetentionPanelData(
@@ -121,6 +118,8 @@ class ReasonsPanelData:
 
 def reasons_panel(*, session: Session, now: datetime, tz: tzinfo) -> ReasonsPanelData:
     """Losses and complaints of this month per leave-reason category, in the supervisors' order."""
+    from desk.metrics.reasons import reasons
+
     month = this_month(now, tz)
     report = reasons(month, session=session)
     # ``labels`` lists every category in order; a retired one is shown only when it has history.
@@ -201,6 +200,8 @@ def response_panel(
     *, session: Session, now: datetime, tz: tzinfo, agent_name: str
 ) -> ResponsePanelData:
     """The agent's and the team's first-response p50/p90 today and this week, and breaches."""
+    from desk.metrics.response import open_count, team_and_agent
+
     # Everything received up to and including the current second (instants are whole seconds).
     so_far = now.replace(microsecond=0) + timedelta(seconds=1)
     open_load = open_count(session=session, received_before=so_far, agent=agent_name)
@@ -244,6 +245,8 @@ def revenue_panel(
     *, session: Session, now: datetime, tz: tzinfo, dormancy_days: int
 ) -> RevenuePanelData:
     """New, returning and revived buyers of this month with their revenue, and the total."""
+    from desk.metrics.revenue import revenue
+
     period = this_month(now, tz)
     (month,) = revenue([period], session=session, dormancy_days=dormancy_days).months
     return RevenuePanelData(

@@ -25,15 +25,15 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlmodel import Session
 
 from desk.errors import DatabaseBusy, DatabaseUnavailable, DeskError, RuleViolation
+from desk.live import CHANNEL as CHANGES_CHANNEL
+from desk.locations import NETWORK_FILESYSTEMS as NETWORK_FILESYSTEMS
+from desk.locations import filesystem_type as filesystem_type
+from desk.schema import SCHEMA_REVISION as SCHEMA_REVISION
 
 _READ_ONLY = "desk_read_only"
-CHANGES_CHANNEL = "desk_changes"  # PostgreSQL NOTIFY channel that live desks listen on
 COUNT_SAVE = sa.text("UPDATE change_count SET saves = saves + 1")
 """Counts a save on SQLite (table ``change_count``): other desks compare the count to tell a
 change of data from a presence heartbeat, since both move SQLite's own change mark."""
-NETWORK_FILESYSTEMS = frozenset(
-    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "sshfs", "afs", "9p", "ncpfs", "davfs"}
-)
 
 
 def database_url(target: str) -> str:
@@ -62,27 +62,6 @@ def sqlite_path(url: str | URL) -> Path | None:
     ):
         return None
     return Path(parsed.database)
-
-
-def filesystem_type(path: Path) -> str | None:
-    """The type of the file system holding ``path`` (from /proc/mounts), if it can be told."""
-    try:
-        mounts = Path("/proc/mounts").read_text().splitlines()
-    except OSError:
-        return None
-    target = path.resolve()
-    best: tuple[int, str] | None = None
-    for line in mounts:
-        parts = line.split()
-        if len(parts) < 3:
-            continue
-        mount_point = parts[1].replace("\\040", " ")
-        mount = Path(mount_point)
-        if (target == mount or mount in target.parents) and (
-            best is None or len(mount_point) > best[0]
-        ):
-            best = (len(mount_point), parts[2])
-    return best[1] if best else None
 
 
 def _create_private_file(path: Path) -> None:
@@ -284,12 +263,6 @@ def _alembic_config(connection: sa.Connection) -> Any:
     config.set_main_option("script_location", "desk:migrations")
     config.attributes["connection"] = connection
     return config
-
-
-SCHEMA_REVISION = "0007"
-"""The schema revision this version of desk works with: the newest migration's. Kept here so
-that opening a desk need not load Alembic and every migration script to learn it; the test
-suite checks that it is the head of ``desk/migrations``."""
 
 
 def head_revision() -> str:

@@ -13,20 +13,33 @@ from __future__ import annotations
 import select as _select
 import sqlite3
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Engine
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
-from desk.db import CHANGES_CHANNEL
-
-CHANNEL = CHANGES_CHANNEL
+CHANNEL = "desk_changes"
+"""The PostgreSQL ``NOTIFY`` channel every write transaction signals and live desks listen on."""
 
 
 class ChangeWatcher:
     """Answers "has anything changed since I last asked?" without reading any table."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine | None = None, *, sqlite_file: str | None = None) -> None:
+        """Watch the database of ``engine``, or the SQLite file ``sqlite_file`` (which needs no
+        engine: a desk starting up watches its file before its data layer is loaded)."""
+        if engine is not None and engine.dialect.name == "sqlite":
+            database = engine.url.database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                sqlite_file = database
+        if sqlite_file is not None:
+            self._dialect = "sqlite"
+        elif engine is not None:
+            self._dialect = engine.dialect.name
+        else:
+            raise ValueError("a change watcher needs an engine or a SQLite file")
         self._engine = engine
+        self._sqlite_file = sqlite_file
         self._connection: Any = None
         self._last: int | None = None
         self._saves: object = None
@@ -36,9 +49,14 @@ class ChangeWatcher:
 
     def _raw(self) -> Any:
         if self._connection is None:
-            # A connection of its own, outside the pool, for the life of the watcher.
+            # A connection of its own, outside the pool, for the life of the watcher. On a
+            # SQLite file a plain one: it only asks for the change mark and the save count.
+            if self._sqlite_file is not None:
+                self._connection = sqlite3.connect(self._sqlite_file, check_same_thread=False)
+                return self._connection
+            assert self._engine is not None
             self._connection = self._engine.raw_connection()
-            if self._engine.dialect.name == "postgresql":
+            if self._dialect == "postgresql":
                 driver = self._connection.driver_connection
                 driver.autocommit = True
                 driver.execute(f"LISTEN {CHANNEL}")
@@ -54,7 +72,7 @@ class ChangeWatcher:
 
     def _changed(self) -> bool:
         raw = self._raw()
-        if self._engine.dialect.name == "sqlite":
+        if self._dialect == "sqlite":
             cursor = raw.cursor()
             try:
                 version = int(cursor.execute("PRAGMA data_version").fetchone()[0])
@@ -71,7 +89,7 @@ class ChangeWatcher:
             moved = saves != self._saves
             self._saves = saves
             return first or moved
-        if self._engine.dialect.name == "postgresql":
+        if self._dialect == "postgresql":
             driver = raw.driver_connection
             first = self._last is None
             self._last = 1

@@ -17,6 +17,17 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
+# The vocabularies and money helpers live apart, so that code which only shows records loads
+# neither SQLModel nor SQLAlchemy; they are part of this module's names as before.
+from desk.kinds import Channel as Channel
+from desk.kinds import Direction as Direction
+from desk.kinds import LifecycleKind as LifecycleKind
+from desk.kinds import Priority as Priority
+from desk.kinds import Role as Role
+from desk.kinds import Status as Status
+from desk.money import cents as cents
+from desk.money import from_cents as from_cents
+
 # Naming convention so that constraints have stable names across engines and migrations.
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -44,55 +55,6 @@ class Instant(sa.types.TypeDecorator[datetime]):
         if value is None:
             return None
         return datetime.fromtimestamp(int(value), UTC)
-
-
-class Role(StrEnum):
-    """What an agent may do."""
-
-    agent = "agent"
-    supervisor = "supervisor"
-
-
-class Channel(StrEnum):
-    """How a customer reached the desk (``web`` is the feedback page)."""
-
-    phone = "phone"
-    email = "email"
-    chat = "chat"
-    web = "web"
-    in_person = "in_person"
-
-
-class Direction(StrEnum):
-    """Who started the contact."""
-
-    inbound = "inbound"
-    outbound = "outbound"
-
-
-class Priority(StrEnum):
-    """Complaint priority, most pressing first."""
-
-    urgent = "urgent"
-    high = "high"
-    normal = "normal"
-    low = "low"
-
-
-class Status(StrEnum):
-    """Where a complaint stands."""
-
-    open = "open"
-    pending = "pending"
-    resolved = "resolved"
-
-
-class LifecycleKind(StrEnum):
-    """Lifecycle events: a customer is acquired, may leave, and may be won back."""
-
-    acquired = "acquired"
-    left = "left"
-    won_back = "won_back"
 
 
 def _one_of(column: str, enum: type[StrEnum]) -> str:
@@ -420,16 +382,6 @@ DEFAULT_LOYALTY_ACTIONS: tuple[tuple[str, str, int], ...] = (
     ("newsletter_subscription", "Subscribed to the newsletter", 10),
     ("goodwill", "Goodwill granted by an agent", 0),
 )
-
-
-def cents(amount: Decimal) -> int:
-    """An amount of money as whole cents (half away from zero)."""
-    return int((amount * 100).quantize(Decimal("1"), rounding="ROUND_HALF_UP"))
-
-
-def from_cents(value: int) -> Decimal:
-    """Whole cents as a Decimal amount."""
-    return (Decimal(value) / 100).quantize(Decimal("0.01"))
 
 
 # --- what crosses the store's boundary ------------------------------------------------------

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from datetime import timedelta
+from concurrent.futures import Future
+from datetime import UTC, timedelta
 
 from sqlalchemy.engine import Engine
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 from conftest import AGENT, STORY_END, another_engine, watching
-from desk import db
+from desk import dashboard, db
 from desk.models import ComplaintCreate, Priority
 from desk.store import complaints as complaint_store
-from desk.store.queue import queue_count
+from desk.store.lists import CallsSource, QueueSource, first_page
+from desk.store.queue import calls_count, queue_count
+from desk.tui import prefetch
 from desk.tui.app import DeskApp
 from desk.tui.screens.main import MainScreen
 from desk.tui.widgets.header import DeskHeader
@@ -192,3 +196,50 @@ def _palette_has(app: DeskApp, text: str) -> bool:
             if text in str(options.get_option_at_index(index).prompt):
                 return True
     return False
+
+
+def _done(value: object) -> Future[object]:
+    future: Future[object] = Future()
+    future.set_result(value)
+    return future
+
+
+def _failed() -> Future[object]:
+    future: Future[object] = Future()
+    future.set_exception(prefetch.NotRead("the starting reads ended early"))
+    return future
+
+
+async def test_rows_and_figures_read_while_the_desk_started_are_shown_as_handed_over(
+    make_app: Callable[..., DeskApp], demo_engine: Engine
+) -> None:
+    # Rows the database does not hold prove that the lists show what they were handed.
+    with db.read_session(demo_engine) as session:
+        _, rows = first_page(QueueSource(), session)
+        stats = dashboard.snapshot(
+            session=session, now=STORY_END, tz=UTC, agent_name="Anna Berg", dormancy_days=90
+        )
+    early_row = dataclasses.replace(rows[0], ref="CP-EARLY1", customer_name="Early Bird")
+    app = make_app(
+        early={
+            QueueSource(): _done((1, [early_row])),
+            CallsSource(): _failed(),
+            prefetch.STATS: _done(stats),
+        }
+    )
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.screen
+        queue, calls = screen.query_one(QueueTable), screen.query_one(CallsTable)
+        panel = screen.query_one(RetentionPanel)
+        await settle(app, pilot, lambda: queue.settled and calls.settled and panel.data is not None)
+        assert queue.row_count == 1
+        assert queue.row_at(0) == early_row
+        assert "Early Bird" in "\n".join(queue.visible_lines())
+        assert panel.data is stats.retention
+        # What could not be read at the start is read here.
+        with db.read_session(demo_engine) as session:
+            assert calls.row_count == calls_count(session=session) > 0
+        # Handed over once: the next reload reads the database.
+        queue.reload()
+        await settle(app, pilot, lambda: queue.row_count == open_count(demo_engine))
+        assert all(queue.row_at(i).ref != "CP-EARLY1" for i in range(queue.row_count))

@@ -35,8 +35,8 @@ def open_desk(desk: DeskContext) -> None:
             raise NotFound(f"{exc.message}.{hint}") from exc
         agent = AgentRead(name=found.name, role=Role(found.role), active=found.active)
 
-    from desk.clock import system_now
-    from desk.tui.app import DeskApp, story_clock
+    from desk.clock import story_clock, system_now
+    from desk.tui.app import DeskApp
 
     app = DeskApp(
         engine=engine,

@@ -8,6 +8,9 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel
 
+from desk.metrics.figures import percent as percent
+from desk.metrics.figures import rounded as rounded
+
 
 def table(model: type[SQLModel]) -> sa.Table:
     """The Core table behind a SQLModel table class."""
@@ -27,15 +30,3 @@ def integer(value: int) -> ColumnElement[int]:
 def text_value(value: str) -> ColumnElement[str]:
     """A bound text parameter, typed so that PostgreSQL never has to guess."""
     return sa.cast(sa.bindparam(None, value, type_=sa.String), sa.String)
-
-
-def percent(part: int, whole: int) -> float | None:
-    """``part`` as a percentage of ``whole`` (None when ``whole`` is zero)."""
-    if whole == 0:
-        return None
-    return part * 100 / whole
-
-
-def rounded(value: float | None, places: int = 4) -> float | None:
-    """``value`` rounded for JSON output (None stays None)."""
-    return None if value is None else round(value, places)

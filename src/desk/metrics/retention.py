@@ -10,7 +10,7 @@ partial day before it: the cost grows with the days spanned, not with the number
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from functools import cache
 from itertools import pairwise
 from typing import Any
@@ -18,40 +18,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from desk.metrics._sql import percent, rounded
+from desk.metrics._sql import percent
+from desk.metrics.figures import RetentionRow as RetentionRow
 from desk.metrics.periods import Period
 from desk.models import LifecycleKind
 from desk.timefmt import to_epoch
 
 _GAINS = (LifecycleKind.acquired.value, LifecycleKind.won_back.value)
 _LEFT = LifecycleKind.left.value
-
-
-@dataclass(frozen=True)
-class RetentionRow:
-    """Retention numbers of one period: CS, CE, CN, losses and the two rates (percent)."""
-
-    start: datetime
-    end: datetime
-    cs: int
-    ce: int
-    cn: int
-    lost: int
-    retention_rate: float | None
-    churn_rate: float | None
-
-    def to_json(self, tz: tzinfo) -> dict[str, Any]:
-        """This row as JSON-ready values, with the period's local dates in ``tz``."""
-        return {
-            "start": self.start.astimezone(tz).date().isoformat(),
-            "end": self.end.astimezone(tz).date().isoformat(),
-            "cs": self.cs,
-            "ce": self.ce,
-            "cn": self.cn,
-            "lost": self.lost,
-            "retention_rate": rounded(self.retention_rate),
-            "churn_rate": rounded(self.churn_rate),
-        }
 
 
 @dataclass(frozen=True)

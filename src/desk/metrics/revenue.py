@@ -11,48 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from desk.metrics.figures import BuyerGroup as BuyerGroup
 from desk.metrics.periods import Period
 from desk.models import from_cents
 from desk.timefmt import to_epoch
 
 DAY_S = 24 * 3600
 _NEW, _RETURNING, _REVIVED = "new", "returning", "revived"
-
-
-@dataclass(frozen=True)
-class BuyerGroup:
-    """Buyers of one kind in a month and what they spent, in cents."""
-
-    buyers: int
-    revenue_cents: int
-
-    @property
-    def revenue(self) -> Decimal:
-        """What the group spent, in currency units."""
-        return from_cents(self.revenue_cents)
-
-    @property
-    def average(self) -> Decimal | None:
-        """Average spend per buyer in currency units, to the cent (None without buyers)."""
-        if self.buyers == 0:
-            return None
-        exact = Decimal(self.revenue_cents) / Decimal(100 * self.buyers)
-        return exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-    def to_json(self) -> dict[str, Any]:
-        """This group as JSON-ready values (amounts as numbers with two decimals)."""
-        average = self.average
-        return {
-            "buyers": self.buyers,
-            "revenue": float(self.revenue),
-            "average": None if average is None else float(average),
-        }
 
 
 @dataclass(frozen=True)

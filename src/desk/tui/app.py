@@ -6,43 +6,37 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from desk import db
 from desk.clock import Clock, system_now
+from desk.clock import story_clock as story_clock
 from desk.config import Settings
 from desk.errors import DeskError
+from desk.kinds import Role
 from desk.live import ChangeWatcher
-from desk.models import AgentRead, Role
-from desk.store.presence import heartbeat, leave, presence_session
 from desk.tui.messages import DataChanged
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlmodel import Session
     from textual.command import Provider
+
+    from desk.models import AgentRead
 
 T = TypeVar("T")
 
 POLL_SECONDS = 0.5
 """How often the desk asks the database whether anyone changed anything."""
-
-
-def story_clock(story_end: datetime) -> Clock:
-    """A clock that starts at a demo story's end and then ticks in real time."""
-    started = time.monotonic()
-    return lambda: (story_end + timedelta(seconds=time.monotonic() - started)).replace(
-        microsecond=0
-    )
 
 
 def _fill(future: Future[Any], compute: Callable[[], Any]) -> None:
@@ -51,6 +45,34 @@ def _fill(future: Future[Any], compute: Callable[[], Any]) -> None:
         future.set_result(compute())
     except BaseException as error:  # handed over to whoever waits for the figures
         future.set_exception(error)
+
+
+@dataclass(frozen=True)
+class DeskAgent:
+    """The agent at the desk, as found when it started."""
+
+    name: str
+    role: Role
+    active: bool
+
+
+@dataclass(frozen=True)
+class Database:
+    """A database the desk opens when it first reads or writes: the data layer is loaded then,
+    after the first screen is up (its figures are read elsewhere meanwhile)."""
+
+    url: str
+    label: str
+    """Where the data is, as shown to people (never with a password)."""
+    busy_timeout_s: float
+    sqlite_file: str | None = None
+    """The SQLite file, watched for colleagues' saves without the data layer."""
+
+    def open(self) -> Engine:
+        """The engine of this database (it exists: nothing is created here)."""
+        from desk import db
+
+        return db.make_engine(self.url, busy_timeout_s=self.busy_timeout_s, create=False)
 
 
 def _desk_commands() -> type[Provider]:
@@ -74,32 +96,50 @@ class DeskApp(App[None]):
     def __init__(
         self,
         *,
-        engine: Engine,
-        agent: AgentRead,
+        engine: Engine | Database,
+        agent: AgentRead | DeskAgent,
         settings: Settings,
         clock: Clock = system_now,
         story_end: datetime | None = None,
         poll_seconds: float = POLL_SECONDS,
         start_screen: Callable[[], Screen[None]] | None = None,
+        early: Mapping[object, Future[Any]] | None = None,
+        watcher: ChangeWatcher | None = None,
     ) -> None:
+        """``early``: figures and first rows already being read elsewhere, by what they are
+        ("stats", or a list's source); a screen takes them instead of reading them again.
+        ``watcher``: one that already noted where the database stood before they were read."""
         super().__init__()
-        self.engine = engine
+        self._engine_lock = threading.Lock()
+        if isinstance(engine, Database):
+            self._engine: Engine | None = None
+            self._database: Database | None = engine
+            self.database_label = engine.label
+            self._watcher = watcher or (
+                ChangeWatcher(sqlite_file=engine.sqlite_file) if engine.sqlite_file else None
+            )
+        else:
+            from desk import db
+
+            self._engine = engine
+            self._database = None
+            self.database_label = db.display_url(engine.url)
+            self._watcher = watcher or ChangeWatcher(engine)
         self.agent = agent
         self.settings = settings
         self.story_end = story_end
         self.clock = clock
         self.poll_seconds = poll_seconds
         self._start_screen = start_screen
-        self.database_label = db.display_url(engine.url)
-        self._watcher = ChangeWatcher(engine)
         self.desk_id = uuid.uuid4().hex
         """This desk among all desks on the database (its presence rows carry it)."""
         self._showing: dict[str, int] = {}
         # Heartbeats and leaving run in worker threads: one at a time, so that a heartbeat
         # under way can never bring back a row that leaving has just removed.
         self._presence_lock = threading.Lock()
-        self._early_stats: Future[Any] | None = None
-        self._watcher_primed = False
+        self._early: dict[object, Future[Any]] = dict(early or {})
+        self._early_given = early is not None
+        self._watcher_primed = watcher is not None
         self.last_input = time.monotonic()
         """When the agent last pressed a key or clicked (monotonic seconds)."""
 
@@ -121,24 +161,43 @@ class DeskApp(App[None]):
         """The desk's current instant (a demo desk ticks on from its story's end)."""
         return self.clock()
 
+    @property
+    def engine(self) -> Engine:
+        """The desk's engine, opened on first use (from any thread)."""
+        if self._engine is None:
+            with self._engine_lock:
+                if self._engine is None:
+                    assert self._database is not None
+                    self._engine = self._database.open()
+        return self._engine
+
+    @property
+    def watcher(self) -> ChangeWatcher:
+        """What tells the desk that somebody saved something."""
+        if self._watcher is None:
+            with self._engine_lock:
+                if self._watcher is None:
+                    self._watcher = ChangeWatcher(self.engine)
+        return self._watcher
+
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """Run the desk; the main screen's figures are read while the app itself starts up."""
         self._prime_watcher()
-        if self._start_screen is None:
+        if self._start_screen is None and not self._early_given:
             from desk.tui.screens.main import read_stats
 
             # The database does its work without holding the interpreter, so most of the
             # reading overlaps with styling and laying out the screen.
-            self._early_stats = Future()
+            stats: Future[Any] = Future()
+            self._early["stats"] = stats
             threading.Thread(
-                target=_fill, args=(self._early_stats, lambda: read_stats(self)), daemon=True
+                target=_fill, args=(stats, lambda: read_stats(self)), daemon=True
             ).start()
         return super().run(*args, **kwargs)
 
-    def take_early_stats(self) -> Future[Any] | None:
-        """The figures being read since the desk started, once (None afterwards)."""
-        early, self._early_stats = self._early_stats, None
-        return early
+    def take_early(self, what: object) -> Future[Any] | None:
+        """What is being read of ``what`` since the desk started, once (None afterwards)."""
+        return self._early.pop(what, None)
 
     def _prime_watcher(self) -> None:
         """Let the watcher note where the database stands, before anything is read: its first
@@ -146,7 +205,7 @@ class DeskApp(App[None]):
         if not self._watcher_primed:
             self._watcher_primed = True
             with contextlib.suppress(Exception):  # a database in trouble shows in the reads
-                self._watcher.changed()
+                self.watcher.changed()
 
     def on_mount(self) -> None:
         self._prime_watcher()
@@ -163,7 +222,7 @@ class DeskApp(App[None]):
 
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
     def _check_for_changes(self) -> None:
-        if self._watcher.changed():
+        if self.watcher.changed():
             self.call_from_thread(self.announce_change)
 
     def announce_change(self) -> None:
@@ -173,11 +232,15 @@ class DeskApp(App[None]):
 
     def read(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` in a read-only unit of work (call from a thread worker)."""
+        from desk import db
+
         with db.read_session(self.engine) as session:
             return fn(session)
 
     def write(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` in a write unit of work (call from a thread worker)."""
+        from desk import db
+
         with db.write_session(self.engine) as session:
             return fn(session)
 
@@ -207,6 +270,8 @@ class DeskApp(App[None]):
 
     def beat(self, ref: str) -> None:
         """Renew this desk's heartbeat on ``ref`` while it is shown (call from a thread)."""
+        from desk.store.presence import heartbeat, presence_session
+
         with self._presence_lock:
             if ref not in self._showing:
                 return
@@ -217,6 +282,8 @@ class DeskApp(App[None]):
 
     def leave_complaint(self, ref: str | None = None) -> None:
         """Remove this desk's heartbeat on ``ref`` (None: on every complaint)."""
+        from desk.store.presence import leave, presence_session
+
         with self._presence_lock:
             if ref is not None and ref in self._showing:
                 return  # shown again meanwhile
@@ -255,8 +322,11 @@ class DeskApp(App[None]):
             self.action_show_help_panel()
 
     def on_unmount(self) -> None:
-        self._watcher.close()
+        if self._watcher is not None:
+            self._watcher.close()
         self._showing.clear()
+        if self._engine is None:
+            return  # never opened: this desk wrote no heartbeat
         # When the database cannot be reached the rows expire by themselves, as a dead desk's do.
         with contextlib.suppress(Exception):
             self.leave_complaint()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from desk.models import CallRead, ComplaintRead
+if TYPE_CHECKING:
+    from desk.models import CallRead, ComplaintRead
 
 
 class DataChanged(Message):

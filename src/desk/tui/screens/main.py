@@ -134,7 +134,7 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="stats", exit_on_error=False)
     def refresh_stats(self) -> None:
         """Compute the panels' figures in a thread; the panels only draw what arrives."""
-        early = self.desk.take_early_stats()
+        early = self.desk.take_early("stats")
         data = None
         if early is not None:
             with contextlib.suppress(Exception):  # read again below, and told if it fails
@@ -162,6 +162,7 @@ class MainScreen(Screen[None]):
             # the desk: left to the garbage collector, every full collection would walk all of
             # it again, holding a keypress up for a hundred milliseconds and more.
             gc.freeze()
+            gc.enable()  # a desk opened from the command line starts with it off: see desk.cli.start
             self.set_timer(WARM_WHEN_IDLE_S, self._warm_when_idle)
 
     def _warm_when_idle(self) -> None:

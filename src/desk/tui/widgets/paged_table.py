@@ -15,12 +15,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
-from sqlmodel import Session
 from textual import events, work
 from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size
@@ -30,14 +29,15 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from desk.store.lists import PAGE_SIZE, RowSource
+
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from desk.tui.app import DeskApp
 
 RowT = TypeVar("RowT")
-RowT_co = TypeVar("RowT_co", covariant=True)
 
-PAGE_SIZE = 200
-"""Rows read from the database at a time."""
 CACHED_PAGES = 8
 """Pages kept in memory (the least recently drawn ones are dropped first)."""
 PLACEHOLDER = "…"
@@ -72,24 +72,6 @@ class Column:
     min_width: int | None = None
 
 
-class RowSource(Protocol[RowT_co]):
-    """Where a table's rows come from; every method runs in a read unit of work."""
-
-    def count(self, session: Session, filter: str | None) -> int:
-        """How many rows match ``filter``."""
-        ...
-
-    def page(
-        self, session: Session, offset: int, limit: int, filter: str | None, total: int | None
-    ) -> Sequence[RowT_co]:
-        """``limit`` rows from position ``offset`` (``total``: the count, when known)."""
-        ...
-
-    def locate(self, session: Session, key: str, filter: str | None) -> int | None:
-        """The position of the row with ``key`` (None when it is not in the list)."""
-        ...
-
-
 @dataclass(frozen=True)
 class _Window:
     """What the table shows, as a reload worker needs to know it."""
@@ -122,6 +104,27 @@ def _stopped_when(session: Session, cancelled: Callable[[], bool]) -> Iterator[N
         yield
     finally:
         raw.set_progress_handler(None, 0)
+
+
+def _early_first_page(desk: DeskApp, window: _Window) -> tuple[int, list[Any]] | None:
+    """The list's count and first page as read elsewhere while the desk started, when the
+    reload asks for just that: the list opening unfiltered at its top (None otherwise, or when
+    that read failed: the reload then reads, and a failure is told)."""
+    opening = (
+        window.reset
+        and window.filter is None
+        and window.key is None
+        and window.known is None
+        and window.rows <= PAGE_SIZE
+    )
+    early = desk.take_early(window.source) if opening else None
+    if early is None:
+        return None
+    try:
+        total, first = early.result()
+    except Exception:
+        return None
+    return int(total), list(first)
 
 
 def _pages_between(first: int, last: int) -> range:
@@ -883,6 +886,13 @@ class PagedTable(ScrollView, Generic[RowT]):
             cursor, scroll = read_window(session, total)
             return total, cursor, scroll
 
+        early = _early_first_page(desk, window)
+        if early is not None:
+            total, first = early
+            self.post_message(
+                self._Reloaded(serial, window, total, True, 0, 0, {0: first} if total else {})
+            )
+            return
         if window.none:
             # A text longer than one that matched nothing: no need to look (a filter matches
             # rows holding its text, so they would hold the shorter one too).

@@ -31,7 +31,7 @@ from desk.dashboard import (
     RetentionPanelData,
     RevenuePanelData,
 )
-from desk.models import from_cents
+from desk.money import from_cents
 from desk.timefmt import format_duration
 
 D = TypeVar("D")

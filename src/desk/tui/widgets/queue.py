@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import ClassVar, cast
 
 from rich.style import Style
-from sqlmodel import Session
 from textual import on, work
 from textual.geometry import Region
 from textual.message import Message
 from textual.strip import Strip
 from textual.worker import get_current_worker
 
-from desk.store.presence import open_elsewhere
-from desk.store.queue import (
-    CallRow,
-    QueueRow,
-    SlaState,
-    calls_count,
-    calls_page,
-    calls_position,
-    queue_count,
-    queue_page,
-    queue_position,
-)
+from desk.store.lists import CallsSource, QueueSource
+from desk.store.rows import CallRow, QueueRow, SlaState
 from desk.tui.widgets.paged_table import Cell, Column, PagedTable
 
 SLA_SYMBOLS: dict[SlaState, str] = {"in_time": "✓", "at_risk": "!", "breached": "✗"}
@@ -49,48 +37,6 @@ def sla_cell(row: QueueRow, now: datetime) -> tuple[str, SlaState]:
     state = row.sla_state(now)
     left = int((row.due_at - now).total_seconds())
     return f"{SLA_SYMBOLS[state]} {countdown(left)}", state
-
-
-@dataclass(frozen=True)
-class QueueSource:
-    """The queue, optionally only the complaints one agent owns."""
-
-    owner: str | None = None
-
-    def count(self, session: Session, filter: str | None) -> int:
-        """How many complaints are in the queue."""
-        return queue_count(session=session, filter=filter, owner=self.owner)
-
-    def page(
-        self, session: Session, offset: int, limit: int, filter: str | None, total: int | None
-    ) -> Sequence[QueueRow]:
-        """A page of the queue, most pressing first."""
-        return queue_page(
-            session=session, offset=offset, limit=limit, filter=filter, owner=self.owner
-        )
-
-    def locate(self, session: Session, key: str, filter: str | None) -> int | None:
-        """Where complaint ``key`` stands in the queue."""
-        return queue_position(key, session=session, filter=filter, owner=self.owner)
-
-
-@dataclass(frozen=True)
-class CallsSource:
-    """Every call, newest first."""
-
-    def count(self, session: Session, filter: str | None) -> int:
-        """How many calls there are."""
-        return calls_count(session=session, filter=filter)
-
-    def page(
-        self, session: Session, offset: int, limit: int, filter: str | None, total: int | None
-    ) -> Sequence[CallRow]:
-        """A page of calls, newest first."""
-        return calls_page(session=session, offset=offset, limit=limit, filter=filter, total=total)
-
-    def locate(self, session: Session, key: str, filter: str | None) -> int | None:
-        """Where call ``key`` stands in the list."""
-        return calls_position(key, session=session, filter=filter)
 
 
 # Narrow terminals shrink the columns that have a min_width, never below their header.
@@ -197,6 +143,8 @@ class QueueTable(PagedTable[QueueRow]):
 
     @work(thread=True, exclusive=True, group="queue-presence", exit_on_error=False)
     def _read_presence(self, refs: list[str]) -> None:
+        from desk.store.presence import open_elsewhere
+
         desk = self._desk
         try:
             found = desk.read(
