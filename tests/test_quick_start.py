@@ -1,6 +1,6 @@
 """Bare ``desk`` on a SQLite file: the screen comes up before the data layer loads, its first
-rows and figures read by a child process with the same code the screen uses; anything not
-plainly in order goes to the command line proper, which says what is wrong as it always did.
+rows and figures read with sqlite3 by the same code (and statements) the screen uses; anything
+not plainly in order goes to the command line proper, which says what is wrong as it always did.
 
 SQLite only: this path is for SQLite files (a URL goes to the command line proper)."""
 
@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import pickle
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,7 +35,7 @@ HEAVY = {"sqlalchemy", "sqlmodel", "pydantic", "typer", "alembic", "desk.models"
 """What the quick path must not have loaded by the time the screen starts."""
 
 # Bare `desk` through the installed command's entry point, with the screen replaced by a report
-# of what was loaded when it would start and of what the child read meanwhile.
+# of what was loaded when it would start and of what was read meanwhile.
 _QUICK = """
 import base64, json, pickle, sys
 import desk.tui.app as tui_app
@@ -236,51 +235,44 @@ def test_the_screen_starts_before_the_data_layer_loads_with_the_same_figures_and
     assert len(calls[1]) == min(PAGE_SIZE, 400)
 
 
-def test_the_child_hands_over_each_read_and_ends(demo_file: Path) -> None:
+def test_the_first_reads_equal_the_data_layers_reads(demo_file: Path) -> None:
     name = _agents(demo_file)[0][0]
-    settings = Settings(timezone="UTC")
     futures = prefetch.start(
-        url=f"sqlite:///{demo_file}",
+        path=str(demo_file),
         busy_timeout_s=5,
-        settings=settings,
+        settings=Settings(timezone="Europe/Berlin"),
         agent_name=name,
-        story_end=END,
-        sources=[QueueSource(), CallsSource()],
+        clock=lambda: END,
+        sources=[QueueSource(), CallsSource(), QueueSource(owner=name)],
     )
-    assert set(futures) == {QueueSource(), CallsSource(), prefetch.STATS}
+    assert set(futures) == {QueueSource(), CallsSource(), QueueSource(owner=name), prefetch.STATS}
     engine = db.make_engine(f"sqlite:///{demo_file}")
     try:
         with db.read_session(engine) as session:
-            assert futures[QueueSource()].result(timeout=120) == first_page(QueueSource(), session)
-            assert futures[CallsSource()].result(timeout=120) == first_page(CallsSource(), session)
-            stats = futures[prefetch.STATS].result(timeout=120)
-            assert END <= stats.as_of < END + timedelta(minutes=5)  # the story's clock ticks on
-            assert stats == dashboard.snapshot(
-                session=session, now=stats.as_of, tz=UTC, agent_name=name, dormancy_days=90
+            for source in (QueueSource(), CallsSource(), QueueSource(owner=name)):
+                assert futures[source].result(timeout=120) == first_page(source, session)
+            assert futures[prefetch.STATS].result(timeout=120) == dashboard.snapshot(
+                session=session,
+                now=END,
+                tz=ZoneInfo("Europe/Berlin"),
+                agent_name=name,
+                dormancy_days=90,
             )
     finally:
         engine.dispose()
 
 
-def test_what_the_child_cannot_read_fails_its_future_and_is_read_again(tmp_path: Path) -> None:
+def test_what_cannot_be_read_fails_its_future_and_is_read_again(tmp_path: Path) -> None:
     broken = tmp_path / "broken.db"
     broken.write_bytes(b"this is not a database" * 100)
     futures = prefetch.start(
-        url=f"sqlite:///{broken}",
+        path=str(broken),
         busy_timeout_s=1,
         settings=Settings(),
         agent_name="Eve",
-        story_end=END,
+        clock=lambda: END,
         sources=[QueueSource()],
     )
     for future in futures.values():
         with pytest.raises(prefetch.NotRead, match=r"DatabaseError|not a database"):
             future.result(timeout=120)
-
-
-def test_a_reader_nobody_asks_anything_ends_at_once() -> None:
-    reader = prefetch.Reader()
-    pid = reader._pid
-    reader.cancel()
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)  # gone, and waited for

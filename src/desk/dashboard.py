@@ -16,12 +16,11 @@ from desk.metrics.figures import BuyerGroup, RetentionRow
 from desk.metrics.periods import Period, custom_period, period_containing, periods_between
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
+    from desk.metrics.glance import ResponseGroup
+    from desk.reads import Reads
 
-    from desk.metrics.response import ResponseGroup
-
-# The panels' values load no queries: the desk shows figures another process may have read.
-# Each panel's reading function loads the queries it runs.
+# Nothing here loads the data layer: every panel's figures come from plain SQL (desk.reads),
+# so that a desk opening reads them with sqlite3 while its screen is built.
 
 TREND_MONTHS = 12
 """How many months the retention trend line covers, ending with this month."""
@@ -69,7 +68,7 @@ class RetentionPanelData:
     """The local first day of each month of ``trend``; this month is the last."""
 
 
-def retention_panel(*, session: Session, now: datetime, tz: tzinfo) -> RetentionPanelData:
+def retention_panel(*, session: Reads, now: datetime, tz: tzinfo) -> RetentionPanelData:
     """Retention this month and last month, and a 12-month trend of the retention rate."""
     from desk.metrics.retention import retention
 
@@ -116,7 +115,7 @@ class ReasonsPanelData:
         return sum(row.complaints for row in self.rows)
 
 
-def reasons_panel(*, session: Session, now: datetime, tz: tzinfo) -> ReasonsPanelData:
+def reasons_panel(*, session: Reads, now: datetime, tz: tzinfo) -> ReasonsPanelData:
     """Losses and complaints of this month per leave-reason category, in the supervisors' order."""
     from desk.metrics.reasons import reasons
 
@@ -197,10 +196,10 @@ class ResponsePanelData:
 
 
 def response_panel(
-    *, session: Session, now: datetime, tz: tzinfo, agent_name: str
+    *, session: Reads, now: datetime, tz: tzinfo, agent_name: str
 ) -> ResponsePanelData:
     """The agent's and the team's first-response p50/p90 today and this week, and breaches."""
-    from desk.metrics.response import open_count, team_and_agent
+    from desk.metrics.glance import open_count, team_and_agent
 
     # Everything received up to and including the current second (instants are whole seconds).
     so_far = now.replace(microsecond=0) + timedelta(seconds=1)
@@ -242,7 +241,7 @@ class RevenuePanelData:
 
 
 def revenue_panel(
-    *, session: Session, now: datetime, tz: tzinfo, dormancy_days: int
+    *, session: Reads, now: datetime, tz: tzinfo, dormancy_days: int
 ) -> RevenuePanelData:
     """New, returning and revived buyers of this month with their revenue, and the total."""
     from desk.metrics.revenue import revenue
@@ -275,7 +274,7 @@ class Dashboard:
 
 
 def snapshot(
-    *, session: Session, now: datetime, tz: tzinfo, agent_name: str, dormancy_days: int
+    *, session: Reads, now: datetime, tz: tzinfo, agent_name: str, dormancy_days: int
 ) -> Dashboard:
     """The figures of all four side panels as of ``now``, read in one session."""
     return Dashboard(

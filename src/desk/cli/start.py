@@ -4,7 +4,7 @@ at once; everything else is handed to the command line proper (``desk.cli.main``
 Opening the desk this way loads neither the command-line library nor the data layer before the
 screen is up. The few facts it needs first (the file holds a desk of this version, the agent
 exists and is active, whether it is a demo story) are read with the standard library's sqlite3;
-the screen's first rows and figures are read by a child process meanwhile
+the screen's first rows and figures are read with it too, in threads, while the screen is built
 (``desk.tui.prefetch``). Whenever anything is not plainly in order (another engine, a missing
 file, an unknown agent, an older schema, a bad setting, an option this path does not know) the
 command line proper takes over and says what is wrong, exactly as it always did.
@@ -13,16 +13,11 @@ command line proper takes over and says what is wrong, exactly as it always did.
 from __future__ import annotations
 
 import gc
-import os
 import sqlite3
 import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from desk.tui.prefetch import Reader
 
 OPTIONS = {"--db": "db", "--agent": "agent", "--tz": "timezone"}
 """The root options bare ``desk`` may be given on this path (the option, its setting)."""
@@ -41,26 +36,18 @@ class Opening:
 def run() -> None:
     """Console-script entry point."""
     given = plain_open(sys.argv[1:])
-    if given is not None and hasattr(os, "fork"):
-        from desk.tui.prefetch import Reader
-
-        # Forked first thing, so that the data layer loads there while the desk is checked and
-        # the screen is built here.
-        reader = Reader()
+    if given is not None:
         # Nearly everything made until the screen is up lives as long as the desk: collecting
         # garbage meanwhile would only walk it again and again. The main screen turns the
         # collector back on once its first frame is drawn (and keeps what was made out of it).
         gc.disable()
         try:
-            opened = _open_quickly(given, reader)
+            if _open_quickly(given):
+                return
         except KeyboardInterrupt:
-            reader.cancel()
             _interrupted()
         finally:
             gc.enable()
-        if opened:
-            return
-        reader.cancel()
     from desk.cli.main import run as command_line
 
     command_line()
@@ -86,7 +73,7 @@ def plain_open(args: list[str]) -> dict[str, str] | None:
     return found
 
 
-def _open_quickly(given: dict[str, str], reader: Reader) -> bool:
+def _open_quickly(given: dict[str, str]) -> bool:
     """Run the desk on the quick path; False (nothing shown) when the command line proper must
     open it instead."""
     from desk import locations
@@ -108,6 +95,7 @@ def _open_quickly(given: dict[str, str], reader: Reader) -> bool:
     from desk.kinds import Role
     from desk.live import ChangeWatcher
     from desk.store.lists import CallsSource, QueueSource
+    from desk.tui import prefetch
 
     clock = story_clock(found.story_end) if found.story_end else system_now
     # The watcher notes where the database stands before anything is read, so that a save
@@ -118,13 +106,12 @@ def _open_quickly(given: dict[str, str], reader: Reader) -> bool:
     except sqlite3.Error:
         watcher.close()
         return False
-    url = f"sqlite:///{path}"
-    early = reader.read(
-        url=url,
+    early = prefetch.start(
+        path=str(path),
         busy_timeout_s=settings.busy_timeout_s,
         settings=settings,
         agent_name=found.agent,
-        story_end=found.story_end,
+        clock=clock,
         sources=[QueueSource(), CallsSource()],
     )
 
@@ -132,7 +119,7 @@ def _open_quickly(given: dict[str, str], reader: Reader) -> bool:
 
     app = DeskApp(
         engine=Database(
-            url=url,
+            url=f"sqlite:///{path}",
             label=str(path),
             busy_timeout_s=settings.busy_timeout_s,
             sqlite_file=str(path),

@@ -11,12 +11,10 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import Session
-
-from desk.metrics._sql import percent, rounded
+from desk.kinds import LifecycleKind
+from desk.metrics.figures import percent, rounded
 from desk.metrics.periods import Period
-from desk.models import LifecycleKind
+from desk.reads import Reads, rows
 from desk.timefmt import format_instant, to_epoch
 
 _LEFT = LifecycleKind.left.value
@@ -60,7 +58,7 @@ class ReasonsReport:
 
 # Losses: the month's leave events, grouped by reason. Complaints: one range count per
 # category on the (category_id, received_at) index, which reads no complaint row.
-_BY_CATEGORY = sa.text(
+_BY_CATEGORY = (
     'SELECT c."key", c.label, c.active, coalesce(losses.n, 0), '
     "(SELECT count(*) FROM complaints f WHERE f.category_id = c.id "
     "AND f.received_at >= :start AND f.received_at < :end) "
@@ -69,16 +67,17 @@ _BY_CATEGORY = sa.text(
     "AND at >= :start AND at < :end GROUP BY reason_id"
     ") AS losses ON losses.reason_id = c.id "
     "ORDER BY c.position, c.id"
-).bindparams(sa.bindparam("start", type_=sa.BigInteger), sa.bindparam("end", type_=sa.BigInteger))
+)
 
 
-def reasons(period: Period, *, session: Session) -> ReasonsReport:
+def reasons(period: Period, *, session: Reads) -> ReasonsReport:
     """Leave events and complaints received in ``period``, by leave-reason category."""
     params = {"start": to_epoch(period.start), "end": to_epoch(period.end)}
     lost: dict[str, int] = {}
     raised: dict[str, int] = {}
     labels: dict[str, str] = {}
-    for key, label, active, loss_count, complaint_count in session.execute(_BY_CATEGORY, params):
+    found = rows(session, _BY_CATEGORY, params, bigint=("start", "end"))
+    for key, label, active, loss_count, complaint_count in found:
         labels[key] = label
         if active or loss_count:
             lost[key] = int(loss_count)

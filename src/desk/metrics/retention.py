@@ -15,13 +15,11 @@ from functools import cache
 from itertools import pairwise
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import Session
-
-from desk.metrics._sql import percent
+from desk.kinds import LifecycleKind
 from desk.metrics.figures import RetentionRow as RetentionRow
+from desk.metrics.figures import percent
 from desk.metrics.periods import Period
-from desk.models import LifecycleKind
+from desk.reads import Reads, rows
 from desk.timefmt import to_epoch
 
 _GAINS = (LifecycleKind.acquired.value, LifecycleKind.won_back.value)
@@ -61,17 +59,17 @@ def _before(kinds: tuple[str, ...], index: int, first: bool) -> list[str]:
 
 
 @cache
-def _counting(boundaries: int, first: bool) -> sa.TextClause:
+def _counting(boundaries: int, first: bool) -> str:
     """One statement counting, for each of ``boundaries`` boundaries, gains then losses (two
     parts each, see ``_before``); ``first``: its first boundary is the very first one."""
     parts: list[str] = []
     for index in range(boundaries):
         very_first = first and index == 0
         parts += _before(_GAINS, index, very_first) + _before((_LEFT,), index, very_first)
-    return sa.text("SELECT " + ", ".join(parts))
+    return "SELECT " + ", ".join(parts)
 
 
-def _changes(boundaries: list[int], *, session: Session) -> tuple[int, list[int], list[int]]:
+def _changes(boundaries: list[int], *, session: Reads) -> tuple[int, list[int], list[int]]:
     """Customers active at the first boundary, and the gaining and leave events of each segment
     ``[boundaries[i], boundaries[i + 1])``: counts as differences of the events before each
     boundary, which come from a few hundred day counts and a few partial days of events."""
@@ -87,7 +85,8 @@ def _changes(boundaries: list[int], *, session: Session) -> tuple[int, list[int]
             if index:
                 params[f"p{local}"] = days[index - 1]
         statement = _counting(len(chunk), offset == 0)
-        values = [int(value) for value in session.execute(statement, params).one()]
+        (counted,) = rows(session, statement, params)
+        values = [int(value) for value in counted]
         for first in range(0, len(values), 4):
             gain_days, gain_part, loss_days, loss_part = values[first : first + 4]
             whole_gained += gain_days
@@ -99,7 +98,7 @@ def _changes(boundaries: list[int], *, session: Session) -> tuple[int, list[int]
     return gained_before[0] - lost_before[0], gained, lost
 
 
-def retention(periods: list[Period], *, session: Session) -> RetentionReport:
+def retention(periods: list[Period], *, session: Reads) -> RetentionReport:
     """CS, CE, CN, losses, retention rate and churn rate for each of ``periods``."""
     if not periods:
         return RetentionReport(rows=())

@@ -14,12 +14,10 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import Session
-
 from desk.metrics.figures import BuyerGroup as BuyerGroup
 from desk.metrics.periods import Period
-from desk.models import from_cents
+from desk.money import from_cents
+from desk.reads import Reads, rows
 from desk.timefmt import to_epoch
 
 DAY_S = 24 * 3600
@@ -76,13 +74,9 @@ class RevenueReport:
 # * the new first purchases (prev_at None) and the later purchases (prev_at in M):
 #   (prev_at, at, amount_cents, customer_id), over just those;
 # the returning ones are the rest.
-_BOUNDS = (
-    sa.bindparam("start", type_=sa.BigInteger),
-    sa.bindparam("end", type_=sa.BigInteger),
-    sa.bindparam("window", type_=sa.BigInteger),
-)
+_BOUNDS = ("start", "end", "window")
 # Three plain filtered sums, one statement: cheaper than conditional sums over one scan.
-_MONTH_AND_NEW = sa.text(
+_MONTH_AND_NEW = (
     "SELECT 1, count(*), coalesce(sum(amount_cents), 0) "
     "FROM purchases WHERE at >= :start AND at < :end "
     "UNION ALL "
@@ -91,29 +85,29 @@ _MONTH_AND_NEW = sa.text(
     "UNION ALL "
     "SELECT 3, count(*), coalesce(sum(amount_cents), 0) FROM purchases "
     "WHERE at >= :start AND at < :end AND prev_at < :start AND prev_at < at - :window"
-).bindparams(*_BOUNDS)
-_LATER = sa.text(
+)
+_LATER = (
     "SELECT CASE WHEN f.prev_at IS NULL THEN 'new' WHEN f.prev_at < f.at - :window "
     "THEN 'revived' ELSE 'returning' END AS kind, count(*), sum(p.amount_cents) "
     "FROM purchases p JOIN purchases f ON f.customer_id = p.customer_id "
     "AND f.at >= :start AND f.at <= p.at AND (f.prev_at IS NULL OR f.prev_at < :start) "
     "WHERE p.prev_at >= :start AND p.prev_at < :end AND p.at < :end "
     "GROUP BY 1"
-).bindparams(*_BOUNDS)
+)
 
 
-def _month(month: Period, window_s: int, *, session: Session) -> MonthRevenue:
+def _month(month: Period, window_s: int, *, session: Reads) -> MonthRevenue:
     params = {"start": to_epoch(month.start), "end": to_epoch(month.end), "window": window_s}
     sums = {
         int(part): (int(count), int(cents))
-        for part, count, cents in session.execute(_MONTH_AND_NEW, params)
+        for part, count, cents in rows(session, _MONTH_AND_NEW, params, bigint=_BOUNDS)
     }
     purchases, total = sums[1]
     new_buyers, new_cents = sums[2]
     revived, revived_cents = sums[3]
     later = {
         str(kind): (int(count), int(cents))
-        for kind, count, cents in session.execute(_LATER, params)
+        for kind, count, cents in rows(session, _LATER, params, bigint=_BOUNDS)
     }
     later_count = sum(count for count, _ in later.values())
     later_cents = sum(cents for _, cents in later.values())
@@ -134,7 +128,7 @@ def _month(month: Period, window_s: int, *, session: Session) -> MonthRevenue:
     )
 
 
-def revenue(months: list[Period], *, session: Session, dormancy_days: int = 90) -> RevenueReport:
+def revenue(months: list[Period], *, session: Reads, dormancy_days: int = 90) -> RevenueReport:
     """New, returning and revived buyers, their revenue and average spend, for each month."""
     if dormancy_days < 0:
         raise ValueError(f"the dormancy window must not be negative (got {dormancy_days} days)")

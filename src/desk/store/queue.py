@@ -29,9 +29,16 @@ from desk.models import (
     Complaint,
     Customer,
     Direction,
-    Priority,
     SlaTarget,
     Status,
+)
+from desk.store.pages import (
+    calls_count_all,
+    calls_page_all,
+    calls_window,
+    clean_filter,
+    queue_count_all,
+    queue_page_all,
 )
 from desk.store.rows import FIRST_RESPONSE as FIRST_RESPONSE
 from desk.store.rows import RESOLUTION as RESOLUTION
@@ -39,8 +46,8 @@ from desk.store.rows import CallRow as CallRow
 from desk.store.rows import QueueRow as QueueRow
 from desk.store.rows import SlaState as SlaState
 from desk.store.rows import Stage as Stage
+from desk.store.rows import call_row, queue_row
 from desk.store.rows import sla_state as sla_state
-from desk.timefmt import from_epoch
 
 QUEUE_STATUSES = (Status.open.value, Status.pending.value)
 """The statuses of complaints that are in the queue."""
@@ -50,11 +57,6 @@ def _like(text: str) -> str:
     """A LIKE pattern that finds ``text`` anywhere, its wildcards and escapes taken literally."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
-
-
-def _clean(filter: str | None) -> str | None:
-    text = (filter or "").strip()
-    return text or None
 
 
 def _matches(
@@ -77,10 +79,8 @@ def _queue(
     owner: str | None,
     *,
     session: Session,
-    ids: sa.Select[Any] | None = None,
 ) -> sa.Subquery:
-    """The queue's rows with their applicable SLA deadline (epoch seconds) and target
-    (``ids``: only the complaints that select picks)."""
+    """The queue's rows with their applicable SLA deadline (epoch seconds) and target."""
     complaints = table(Complaint)
     customers = table(Customer)
     categories = table(Category)
@@ -114,11 +114,9 @@ def _queue(
         )
         .where(complaints.c.status.in_(QUEUE_STATUSES))
     )
-    if ids is not None:
-        query = query.where(complaints.c.id.in_(ids))
     if owner is not None:
         query = query.where(agents.c.name == text_value(owner))
-    text = _clean(filter)
+    text = clean_filter(filter)
     if text is not None:
         query = query.where(
             _matches(
@@ -138,48 +136,15 @@ def _queue(
 
 
 def _queue_row(row: sa.Row[Any]) -> QueueRow:
-    responded = row.first_response_at
-    return QueueRow(
-        ref=row.ref,
-        customer_ref=row.customer_ref,
-        customer_name=row.customer_name,
-        category=row.category,
-        priority=Priority(row.priority),
-        owner=row.owner,
-        status=Status(row.status),
-        received_at=from_epoch(row.received_at),
-        first_response_at=from_epoch(responded) if responded is not None else None,
-        due_at=from_epoch(row.due_at),
-        stage=FIRST_RESPONSE if responded is None else RESOLUTION,
-        target_s=int(row.target_s),
-    )
-
-
-def _queue_order(owner: str | None) -> sa.Subquery:
-    """The queue's ids with their SLA deadline, read from the complaints alone (no names)."""
-    complaints = table(Complaint)
-    targets = table(SlaTarget)
-    received = epoch(complaints.c.received_at)
-    target = sa.case(
-        (epoch(complaints.c.first_response_at).is_(None), targets.c.first_response_s),
-        else_=targets.c.resolution_s,
-    )
-    query = (
-        sa.select(complaints.c.id.label("id"), (received + target).label("due_at"))
-        .select_from(complaints.join(targets, targets.c.priority == complaints.c.priority))
-        .where(complaints.c.status.in_(QUEUE_STATUSES))
-    )
-    if owner is not None:
-        agents = table(Agent)
-        owner_ids = sa.select(agents.c.id).where(agents.c.name == text_value(owner))
-        query = query.where(complaints.c.owner_id.in_(owner_ids))
-    return query.subquery("ordered")
+    return queue_row(tuple(row)[1:])  # after the id
 
 
 def queue_count(*, session: Session, filter: str | None = None, owner: str | None = None) -> int:
     """How many complaints are in the queue (matching ``filter``, owned by ``owner``)."""
-    # Without a filter no name is needed: the complaints (and their SLA targets) say it all.
-    queue = _queue(filter, owner, session=session) if _clean(filter) else _queue_order(owner)
+    if clean_filter(filter) is None:
+        # No name is needed: the complaints (and their SLA targets) say it all.
+        return queue_count_all(session, owner)
+    queue = _queue(filter, owner, session=session)
     return int(session.execute(sa.select(sa.func.count()).select_from(queue)).scalar_one())
 
 
@@ -194,22 +159,15 @@ def queue_page(
     """``limit`` complaints of the queue from position ``offset``, most pressing first.
 
     Without a filter the queue is put in order from the complaints alone and the names are
-    joined for the page's rows only.
+    joined for the page's rows only (``desk.store.pages``).
     """
+    if clean_filter(filter) is None:
+        return queue_page_all(session, offset, limit, owner)
     queue = _queue(filter, owner, session=session)
-    if _clean(filter) is None:
-        ordered = _queue_order(owner)
-        page = (
-            sa.select(ordered.c.id)
-            .order_by(ordered.c.due_at, ordered.c.id)
-            .offset(max(offset, 0))
-            .limit(max(limit, 0))
-        )
-        queue = _queue(None, None, session=session, ids=page)
     rows = session.execute(
         sa.select(queue)
         .order_by(queue.c.due_at, queue.c.id)
-        .offset(0 if _clean(filter) is None else max(offset, 0))
+        .offset(max(offset, 0))
         .limit(max(limit, 0))
     ).all()
     return [_queue_row(row) for row in rows]
@@ -283,7 +241,7 @@ def _calls_ids(filter: str | None, *, session: Session, per_row: bool = False) -
     """The ids and start instants of the calls matching ``filter``, unordered."""
     calls = table(Call)
     query = sa.select(calls.c.id.label("id"), calls.c.started_at.label("started_at"))
-    text = _clean(filter)
+    text = clean_filter(filter)
     if text is None:
         return query
     return query.where(sa.or_(*_call_conditions(text, session=session, per_row=per_row)))
@@ -291,6 +249,8 @@ def _calls_ids(filter: str | None, *, session: Session, per_row: bool = False) -
 
 def calls_count(*, session: Session, filter: str | None = None) -> int:
     """How many calls there are (matching ``filter``)."""
+    if clean_filter(filter) is None:
+        return calls_count_all(session)
     ids = _calls_ids(filter, session=session).subquery("matching")
     return int(session.execute(sa.select(sa.func.count()).select_from(ids)).scalar_one())
 
@@ -318,7 +278,7 @@ def _filtered_page_ids(
     started at or after (before) the window's last call, and when it holds ``offset + limit``
     matches, they are the first ones of the whole list in that order.
     """
-    text = _clean(filter)
+    text = clean_filter(filter)
     if text is None or limit == 0 or offset + limit > FILTER_WINDOW:
         return None
     calls = table(Call)
@@ -355,18 +315,15 @@ def calls_page(
     ``total`` (the count, when the caller knows it) lets a page in the second half be read
     from the oldest end, so that jumping to the end costs no more than reading the start.
     """
+    if clean_filter(filter) is None:
+        return calls_page_all(session, offset, limit, total)
+    window = calls_window(offset, limit, total)
+    if window is None:
+        return []
+    offset, limit, reverse = window
     calls = table(Call)
-    offset, limit = max(offset, 0), max(limit, 0)
     start = epoch(calls.c.started_at)
-    newest_first = [start.desc(), calls.c.id.desc()]
-    oldest_first = [start.asc(), calls.c.id.asc()]
-    order, reverse = newest_first, False
-    if total is not None and offset * 2 > total:
-        end = min(offset + limit, total)
-        if end <= offset:
-            return []
-        order, reverse = oldest_first, True
-        offset, limit = total - end, end - offset
+    order = [start.asc(), calls.c.id.asc()] if reverse else [start.desc(), calls.c.id.desc()]
     ids = _filtered_page_ids(filter, order, offset, limit, reverse=reverse, session=session)
     if ids is None:
         ids = (
@@ -400,21 +357,7 @@ def calls_page(
         )
         .order_by(*order)
     ).all()
-    result = [
-        CallRow(
-            ref=row.ref,
-            started_at=from_epoch(row.started_at),
-            ended_at=from_epoch(row.ended_at) if row.ended_at is not None else None,
-            customer_ref=row.customer_ref,
-            customer_name=row.customer_name,
-            agent=row.agent,
-            channel=Channel(row.channel),
-            direction=Direction(row.direction),
-            complaint_ref=row.complaint_ref,
-            notes=(row.notes or "").strip().split("\n", 1)[0].strip(),
-        )
-        for row in rows
-    ]
+    result = [call_row(tuple(row)) for row in rows]
     if reverse:
         result.reverse()
     return result

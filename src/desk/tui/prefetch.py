@@ -1,13 +1,14 @@
-"""The main screen's first figures and rows, read by a process of its own while the desk starts.
+"""The main screen's first rows and figures, read with sqlite3 while the desk starts.
 
-Loading the data layer (SQLAlchemy, SQLModel and desk's tables) takes longer than loading the
-screen. When bare ``desk`` opens a SQLite file, a child forked as the command starts loads it
-while this process checks the desk and its agent, then reads what the main screen shows first:
-each list's count and first page, and the side panels' figures, with the same code the screen
-would use. It hands them over through a pipe, one at a time, while this process builds and
-draws the screen; this process loads the data layer only when it first needs it afterwards.
-Anything the child could not read is read again here, the usual way, and a failure is then
-told as usual.
+Loading the data layer (SQLAlchemy, SQLModel and desk's tables) takes longer than loading and
+drawing the screen. When bare ``desk`` opens a SQLite file, what the main screen shows first
+(each list's count and first page, and the side panels' figures) is read on plain sqlite3
+connections, with the very statements the screen itself runs (``desk.reads``), while the
+screen is loaded and built. The reading happens in a forked child process where there is fork,
+so that it never waits for this process's interpreter (rows are fetched one at a time, each
+needing it), and the child hands each result over by pipe; elsewhere it happens in threads.
+The data layer is loaded when the desk first needs it afterwards. Anything that could not be
+read here is read again the usual way, and a failure is then told as usual.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import contextlib
 import gc
 import os
 import pickle
-import signal
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from datetime import datetime
-from typing import IO, Any
+from typing import Any
 
 from desk.config import Settings
 
@@ -30,198 +31,101 @@ STATS = "stats"
 
 
 class NotRead(Exception):
-    """The starting child could not read something; it is read again the usual way."""
-
-
-class Reader:
-    """A child process, forked at once, that loads the data layer while this process decides
-    whether the desk opens here (the checks, the settings), then reads what it is asked to."""
-
-    def __init__(self) -> None:
-        request_read, request_write = os.pipe()
-        result_read, result_write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child
-            status = 0
-            try:
-                os.close(request_write)
-                os.close(result_read)
-                # A short life: collecting garbage would only slow loading the data layer.
-                gc.disable()
-                _serve(request_read, result_write)
-            except BaseException:
-                status = 1
-            finally:
-                os._exit(status)  # never this process's exit handlers, buffers or terminal
-        os.close(request_read)
-        os.close(result_write)
-        self._pid = pid
-        self._requests: int | None = request_write
-        self._results = result_read
-
-    def read(
-        self,
-        *,
-        url: str,
-        busy_timeout_s: float,
-        settings: Settings,
-        agent_name: str,
-        story_end: datetime | None,
-        sources: Iterable[object],
-    ) -> dict[object, Future[Any]]:
-        """Ask the child to read each list's first page and the panels' figures (as of the
-        desk's clock: the story's end and on, or now); a future for each, filled by a thread
-        of this process as the child sends them, in that order."""
-        sources = list(sources)
-        futures: dict[object, Future[Any]] = {key: Future() for key in [*sources, STATS]}
-        request = {
-            "url": url,
-            "busy_timeout_s": busy_timeout_s,
-            "settings": settings,
-            "agent_name": agent_name,
-            "story_end": story_end,
-            "sources": sources,
-        }
-        assert self._requests is not None, "a reader reads once"
-        with os.fdopen(self._requests, "wb") as requests:
-            self._requests = None
-            pickle.dump(request, requests, protocol=pickle.HIGHEST_PROTOCOL)
-        threading.Thread(
-            target=_collect,
-            args=(self._results, self._pid, futures),
-            name="desk-first-reads",
-            daemon=True,
-        ).start()
-        return futures
-
-    def cancel(self) -> None:
-        """Nothing is to be read: end the child."""
-        if self._requests is not None:
-            os.close(self._requests)
-            self._requests = None
-        os.close(self._results)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self._pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self._pid, 0)
+    """Something could not be read while the desk started; it is read again the usual way."""
 
 
 def start(
     *,
-    url: str,
+    path: str,
     busy_timeout_s: float,
     settings: Settings,
     agent_name: str,
-    story_end: datetime | None,
+    clock: Callable[[], datetime],
     sources: Iterable[object],
 ) -> dict[object, Future[Any]]:
-    """Fork a child and have it read each list's first page and the panels' figures."""
-    return Reader().read(
-        url=url,
-        busy_timeout_s=busy_timeout_s,
-        settings=settings,
-        agent_name=agent_name,
-        story_end=story_end,
-        sources=sources,
-    )
+    """Start reading each list's first page and the panels' figures (as of ``clock()``) from
+    the SQLite file at ``path``, each in a thread and a read transaction of its own; a future
+    for each."""
+    # Loaded here, before the reading starts: what it runs needs nothing loaded meanwhile.
+    import desk.metrics.glance
+    import desk.metrics.reasons
+    import desk.metrics.retention
+    import desk.metrics.revenue  # noqa: F401
+    from desk import dashboard
+    from desk.store.lists import RowSource, first_page
 
-
-def _serve(request_fd: int, result_fd: int) -> None:
-    """In the child: load the data layer, then read what is asked for (nothing, when the
-    request pipe closes unused)."""
-    loaded: BaseException | None = None
-    try:
-        import desk.dashboard
-        import desk.db
-        import desk.metrics.reasons
-        import desk.metrics.response
-        import desk.metrics.retention
-        import desk.metrics.revenue
-        import desk.store.queue  # noqa: F401
-    except BaseException as error:
-        loaded = error
-    with os.fdopen(request_fd, "rb") as requests:
-        try:
-            request = pickle.load(requests)
-        except EOFError:
-            return
-    with os.fdopen(result_fd, "wb") as out:
-        if loaded is not None:
-            _send(out, None, loaded)
-            return
-        _read_all(out, **request)
-
-
-def _read_all(
-    out: IO[bytes],
-    url: str,
-    busy_timeout_s: float,
-    settings: Settings,
-    agent_name: str,
-    story_end: datetime | None,
-    sources: list[object],
-) -> None:
-    """In the child: read each thing in a read unit of work of its own and send it at once."""
-    try:
-        from desk import clock as clocks
-        from desk import dashboard, db
-        from desk.store.lists import RowSource, first_page
-
-        clock = clocks.story_clock(story_end) if story_end else clocks.system_now
-        engine = db.make_engine(url, busy_timeout_s=busy_timeout_s, create=False)
-    except BaseException as error:
-        _send(out, None, error)
-        return
-
-    def stats(session: Any) -> dashboard.Dashboard:
+    def stats(connection: sqlite3.Connection) -> Any:
         return dashboard.snapshot(
-            session=session,
+            session=connection,
             now=clock(),
             tz=settings.tz,
             agent_name=agent_name,
             dormancy_days=settings.dormancy_days,
         )
 
-    def rows(source: RowSource[Any]) -> Callable[[Any], tuple[int, list[Any]]]:
-        return lambda session: first_page(source, session)
+    def rows(source: RowSource[Any]) -> Callable[[sqlite3.Connection], Any]:
+        return lambda connection: first_page(source, connection)
 
-    readers: list[tuple[object, Callable[[Any], Any]]] = [
+    reads: list[tuple[object, Callable[[sqlite3.Connection], Any]]] = [
         *((source, rows(source)) for source in sources),  # type: ignore[arg-type]
         (STATS, stats),
     ]
+    futures: dict[object, Future[Any]] = {key: Future() for key, _ in reads}
+    if hasattr(os, "fork"):
+        _fork(futures, path, busy_timeout_s, reads)
+    else:
+        for key, read in reads:
+            threading.Thread(
+                target=_read,
+                args=(futures[key], path, busy_timeout_s, read),
+                name="desk-first-reads",
+                daemon=True,
+            ).start()
+    return futures
+
+
+def _fork(
+    futures: dict[object, Future[Any]],
+    path: str,
+    busy_timeout_s: float,
+    reads: list[tuple[object, Callable[[sqlite3.Connection], Any]]],
+) -> None:
+    """Read everything in a child process; a thread here fills the futures as results come."""
+    result_read, result_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        status = 0
+        try:
+            os.close(result_read)
+            gc.disable()  # a short life
+            with os.fdopen(result_write, "wb") as out:
+                for key, read in reads:
+                    done: Future[Any] = Future()
+                    _read(done, path, busy_timeout_s, read)
+                    error = done.exception()
+                    answer = (key, True, done.result()) if error is None else (key, False, error)
+                    pickle.dump(answer, out, protocol=pickle.HIGHEST_PROTOCOL)
+                    out.flush()
+        except BaseException:
+            status = 1
+        finally:
+            os._exit(status)  # never this process's exit handlers, buffers or terminal
+    os.close(result_write)
+    threading.Thread(
+        target=_collect, args=(result_read, pid, futures), name="desk-first-reads", daemon=True
+    ).start()
+
+
+def _collect(result_read: int, pid: int, futures: dict[object, Future[Any]]) -> None:
+    """Fill each future as its result arrives; whatever did not arrive fails (and is read
+    again the usual way)."""
+    why = "the first reads ended early"
     try:
-        for key, read in readers:
-            try:
-                with db.read_session(engine) as session:
-                    value = read(session)
-            except Exception as error:
-                _send(out, key, error)
-            else:
-                _send(out, key, value, ok=True)
-    finally:
-        engine.dispose()
-
-
-def _send(out: IO[bytes], key: object, value: Any, *, ok: bool = False) -> None:
-    if not ok:
-        value = f"{type(value).__name__}: {value}"
-    pickle.dump((key, ok, value), out, protocol=pickle.HIGHEST_PROTOCOL)
-    out.flush()
-
-
-def _collect(read_end: int, pid: int, futures: dict[object, Future[Any]]) -> None:
-    """In this process: fill each future as its value arrives; whatever did not arrive fails
-    (and is read again the usual way)."""
-    why = "the starting reads ended early"
-    try:
-        with os.fdopen(read_end, "rb") as source:
+        with os.fdopen(result_read, "rb") as results:
             while True:
                 try:
-                    key, ok, value = pickle.load(source)
+                    key, ok, value = pickle.load(results)
                 except EOFError:
-                    break
-                if key is None:  # nothing could be read
-                    why = str(value)
                     break
                 future = futures.get(key)
                 if future is None or future.done():
@@ -229,8 +133,8 @@ def _collect(read_end: int, pid: int, futures: dict[object, Future[Any]]) -> Non
                 if ok:
                     future.set_result(value)
                 else:
-                    future.set_exception(NotRead(str(value)))
-    except Exception as error:  # a broken hand-over: read again here
+                    future.set_exception(value)
+    except Exception as error:  # a broken hand-over: read again the usual way
         why = f"{type(error).__name__}: {error}"
     finally:
         for future in futures.values():
@@ -238,3 +142,22 @@ def _collect(read_end: int, pid: int, futures: dict[object, Future[Any]]) -> Non
                 future.set_exception(NotRead(why))
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
+
+
+def _read(
+    future: Future[Any],
+    path: str,
+    busy_timeout_s: float,
+    read: Callable[[sqlite3.Connection], Any],
+) -> None:
+    try:
+        connection = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
+        try:
+            connection.execute("BEGIN")  # one snapshot for everything read here
+            value = read(connection)
+        finally:
+            connection.close()
+    except Exception as error:
+        future.set_exception(NotRead(f"{type(error).__name__}: {error}"))
+    else:
+        future.set_result(value)
