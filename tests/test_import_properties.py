@@ -143,16 +143,19 @@ good_date = st.dates(
 
 @st.composite
 def customer_rows(draw: st.DrawFn) -> tuple[str, int]:
-    """A customers file of valid and invalid rows, and how many rows it has."""
+    """A customers file of valid and invalid rows, and how many rows it has (a row whose
+    fields are all blank is a blank line to the reader, as a spreadsheet's empty rows are)."""
     n = draw(st.integers(min_value=1, max_value=8))
     lines = []
+    rows = 0
     for index in range(n):
         ref = draw(st.sampled_from([f"CU-{index}", f"CU-{index}", "CU-0", ""]))
         name = draw(st.one_of(good_cell, st.just("")))
         acquired = draw(st.one_of(good_date, bad_date))
         fields = [ref, name, draw(good_cell), draw(good_cell), acquired]
         lines.append(",".join('"' + f.replace('"', '""') + '"' for f in fields))
-    return HEADER + "\n".join(lines) + "\n", n
+        rows += bool("".join(fields).strip())
+    return HEADER + "\n".join(lines) + "\n", rows
 
 
 @SETTINGS
