@@ -25,6 +25,8 @@ from desk.cli.main import app
 from desk.cli.start import check, plain_open
 from desk.config import Settings
 from desk.demo import build_demo
+from desk.errors import DatabaseBusy, DatabaseUnavailable, DeskError
+from desk.reads import plain_error
 from desk.schema import SCHEMA_REVISION
 from desk.store.lists import PAGE_SIZE, CallsSource, QueueSource, first_page
 from desk.tui import prefetch
@@ -276,3 +278,13 @@ def test_what_cannot_be_read_fails_its_future_and_is_read_again(tmp_path: Path) 
     for future in futures.values():
         with pytest.raises(prefetch.NotRead, match=r"DatabaseError|not a database"):
             future.result(timeout=120)
+
+
+def test_a_plain_read_fails_in_the_same_words_as_the_data_layers() -> None:
+    busy = plain_error(sqlite3.OperationalError("database is locked"))
+    assert isinstance(busy, DatabaseBusy) and "stayed busy" in busy.message
+    gone = plain_error(sqlite3.OperationalError("unable to open database file"))
+    assert isinstance(gone, DatabaseUnavailable)
+    assert gone.message == "the database could not be used: unable to open database file"
+    other = plain_error(sqlite3.DatabaseError("file is not a database"))
+    assert type(other) is DeskError and other.message == "database error: file is not a database"

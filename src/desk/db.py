@@ -24,10 +24,11 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlmodel import Session
 
-from desk.errors import DatabaseBusy, DatabaseUnavailable, DeskError, RuleViolation
+from desk.errors import DatabaseUnavailable, DeskError
 from desk.live import CHANNEL as CHANGES_CHANNEL
 from desk.locations import NETWORK_FILESYSTEMS as NETWORK_FILESYSTEMS
 from desk.locations import filesystem_type as filesystem_type
+from desk.reads import database_error
 from desk.schema import SCHEMA_REVISION as SCHEMA_REVISION
 
 _READ_ONLY = "desk_read_only"
@@ -62,6 +63,12 @@ def sqlite_path(url: str | URL) -> Path | None:
     ):
         return None
     return Path(parsed.database)
+
+
+def sqlite_file(engine: Engine) -> str | None:
+    """The SQLite file ``engine`` works on (None for other engines and in-memory databases)."""
+    path = sqlite_path(engine.url)
+    return None if path is None else str(path)
 
 
 def _create_private_file(path: Path) -> None:
@@ -204,17 +211,11 @@ def translate_error(error: exc.DBAPIError) -> DeskError:
 
 def _translate(error: exc.DBAPIError) -> DeskError:
     text = str(error.orig) if error.orig is not None else str(error)
-    lowered = text.lower()
-    if "locked" in lowered or "busy" in lowered or "lock timeout" in lowered:
-        return DatabaseBusy(
-            "the database stayed busy with other agents' saves for longer than the busy "
-            "timeout; nothing was saved. Try again in a moment."
-        )
-    if isinstance(error, exc.IntegrityError):
-        return RuleViolation(f"the database refused the change: {text.splitlines()[0]}")
-    if isinstance(error, exc.OperationalError):
-        return DatabaseUnavailable(f"the database could not be used: {text.splitlines()[0]}")
-    return DeskError(f"database error: {text.splitlines()[0]}")
+    return database_error(
+        text,
+        refused=isinstance(error, exc.IntegrityError),
+        unusable=isinstance(error, exc.OperationalError),
+    )
 
 
 @contextmanager

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from desk.errors import DatabaseBusy, DatabaseUnavailable, DeskError, RuleViolation
+
 if TYPE_CHECKING:
     from sqlalchemy import TextClause
     from sqlmodel import Session
@@ -54,3 +56,30 @@ def _statement(sql: str, bigint: tuple[str, ...]) -> TextClause:
             *(sa.bindparam(name, type_=sa.BigInteger) for name in bigint)
         )
     return statement
+
+
+def database_error(text: str, *, refused: bool = False, unusable: bool = False) -> DeskError:
+    """A database's error message in words an agent understands (busy, refused, unavailable);
+    ``refused``: a rule of the database was broken; ``unusable``: the database could not be
+    used at all (missing, unreadable, not a database)."""
+    lowered = text.lower()
+    first = text.splitlines()[0] if text else text
+    if "locked" in lowered or "busy" in lowered or "lock timeout" in lowered:
+        return DatabaseBusy(
+            "the database stayed busy with other agents' saves for longer than the busy "
+            "timeout; nothing was saved. Try again in a moment."
+        )
+    if refused:
+        return RuleViolation(f"the database refused the change: {first}")
+    if unusable:
+        return DatabaseUnavailable(f"the database could not be used: {first}")
+    return DeskError(f"database error: {first}")
+
+
+def plain_error(error: sqlite3.Error) -> DeskError:
+    """A sqlite3 error in the same words as the data layer's (``desk.db``)."""
+    return database_error(
+        str(error),
+        refused=isinstance(error, sqlite3.IntegrityError),
+        unusable=isinstance(error, sqlite3.OperationalError),
+    )

@@ -7,18 +7,22 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, timedelta
 
+import pytest
 from sqlalchemy.engine import Engine
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 from conftest import AGENT, STORY_END, another_engine, watching
 from desk import dashboard, db
+from desk.clock import frozen
+from desk.config import Settings
+from desk.kinds import Role
 from desk.models import ComplaintCreate, Priority
 from desk.store import complaints as complaint_store
 from desk.store.lists import CallsSource, QueueSource, first_page
-from desk.store.queue import calls_count, queue_count
+from desk.store.queue import calls_count, queue_count, queue_page
 from desk.tui import prefetch
-from desk.tui.app import DeskApp
+from desk.tui.app import Database, DeskAgent, DeskApp
 from desk.tui.screens.main import MainScreen
 from desk.tui.widgets.header import DeskHeader
 from desk.tui.widgets.panels import RetentionPanel
@@ -243,3 +247,47 @@ async def test_rows_and_figures_read_while_the_desk_started_are_shown_as_handed_
         queue.reload()
         await settle(app, pilot, lambda: queue.row_count == open_count(demo_engine))
         assert all(queue.row_at(i).ref != "CP-EARLY1" for i in range(queue.row_count))
+
+
+async def test_a_desk_on_a_sqlite_file_shows_its_lists_and_panels_without_the_data_layer(
+    demo_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The unfiltered lists and the panels are plain SQL: on a SQLite file they are read with
+    # sqlite3, so the desk is usable while the data layer still loads (here: never).
+    path = db.sqlite_file(demo_engine)
+    if path is None:
+        pytest.skip("a SQLite file is read without the data layer; other engines need it")
+
+    def no_data_layer(self: Database) -> Engine:
+        raise RuntimeError("the data layer is not loaded")
+
+    monkeypatch.setattr(Database, "open", no_data_layer)
+    monkeypatch.setattr(DeskApp, "load_data_layer", lambda self: None)
+    app = DeskApp(
+        engine=Database(url=f"sqlite:///{path}", label=path, busy_timeout_s=5, sqlite_file=path),
+        agent=DeskAgent(name="Anna Berg", role=Role.supervisor, active=True),
+        settings=Settings(),
+        clock=frozen(STORY_END),
+        story_end=STORY_END,
+    )
+    errors: list[BaseException] = []
+    monkeypatch.setattr(DeskApp, "report_error", lambda self, error: errors.append(error))
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.screen
+        queue, calls = screen.query_one(QueueTable), screen.query_one(CallsTable)
+        panel = screen.query_one(RetentionPanel)
+        await settle(app, pilot, lambda: queue.settled and calls.settled and panel.data is not None)
+        assert queue.row_count == open_count(demo_engine) > 0
+        await pilot.press("end")
+        await settle(app, pilot, lambda: queue.settled and queue.row_at(queue.row_count - 1))
+        with db.read_session(demo_engine) as session:
+            last = queue_page(session=session, offset=queue.row_count - 1, limit=1)
+            assert panel.data == dashboard.retention_panel(session=session, now=STORY_END, tz=UTC)
+        assert queue.row_at(queue.row_count - 1) == last[0]
+        await pilot.press("c", "end")
+        await settle(
+            app, pilot, lambda: calls.settled and calls.cursor_index == calls.row_count - 1
+        )
+        assert calls.row_at(calls.cursor_index) is not None
+        assert app._engine is None
+    assert not errors

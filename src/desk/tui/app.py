@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 import time
 import uuid
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from textual.command import Provider
 
     from desk.models import AgentRead
+    from desk.reads import Reads
 
 T = TypeVar("T")
 
@@ -114,6 +116,7 @@ class DeskApp(App[None]):
         if isinstance(engine, Database):
             self._engine: Engine | None = None
             self._database: Database | None = engine
+            self._sqlite_file = engine.sqlite_file
             self.database_label = engine.label
             self._watcher = watcher or (
                 ChangeWatcher(sqlite_file=engine.sqlite_file) if engine.sqlite_file else None
@@ -123,6 +126,7 @@ class DeskApp(App[None]):
 
             self._engine = engine
             self._database = None
+            self._sqlite_file = db.sqlite_file(engine)
             self.database_label = db.display_url(engine.url)
             self._watcher = watcher or ChangeWatcher(engine)
         self.agent = agent
@@ -236,6 +240,39 @@ class DeskApp(App[None]):
 
         with db.read_session(self.engine) as session:
             return fn(session)
+
+    def read_plain(self, fn: Callable[[Reads], T]) -> T:
+        """Run ``fn``, which runs only plain SQL (``desk.reads``), in a read-only unit of work:
+        on a SQLite file a sqlite3 connection of its own, which needs no data layer loaded
+        (call from a thread worker)."""
+        if self._sqlite_file is None:
+            return self.read(fn)
+        from desk.reads import plain_error
+
+        try:
+            connection = sqlite3.connect(
+                self._sqlite_file, timeout=self.settings.busy_timeout_s, isolation_level=None
+            )
+            try:
+                connection.execute("BEGIN")  # one snapshot for everything fn reads
+                return fn(connection)
+            finally:
+                connection.close()
+        except sqlite3.Error as error:
+            raise plain_error(error) from error
+
+    def load_data_layer(self) -> None:
+        """Load the data layer and open the engine in a thread, ahead of the first read that
+        needs it (call once the screen is up)."""
+
+        def load() -> None:
+            with contextlib.suppress(Exception):  # a database in trouble shows in the reads
+                import desk.store.presence
+                import desk.store.queue  # noqa: F401
+
+                self.engine  # noqa: B018
+
+        threading.Thread(target=load, name="desk-data-layer", daemon=True).start()
 
     def write(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` in a write unit of work (call from a thread worker)."""

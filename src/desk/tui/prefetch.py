@@ -66,9 +66,10 @@ def start(
     def rows(source: RowSource[Any]) -> Callable[[sqlite3.Connection], Any]:
         return lambda connection: first_page(source, connection)
 
+    # The figures first: they take longest to read, and the screen waits for all of it.
     reads: list[tuple[object, Callable[[sqlite3.Connection], Any]]] = [
-        *((source, rows(source)) for source in sources),  # type: ignore[arg-type]
         (STATS, stats),
+        *((source, rows(source)) for source in sources),  # type: ignore[arg-type]
     ]
     futures: dict[object, Future[Any]] = {key: Future() for key, _ in reads}
     if hasattr(os, "fork"):

@@ -45,7 +45,7 @@ WARM_WHEN_IDLE_S = 2.0
 def read_stats(app: DeskApp) -> dashboard.Dashboard:
     """The side panels' figures as of the desk's now, in a read unit of work."""
     now = app.now()
-    return app.read(
+    return app.read_plain(
         lambda session: dashboard.snapshot(
             session=session,
             now=now,
@@ -163,6 +163,8 @@ class MainScreen(Screen[None]):
             # it again, holding a keypress up for a hundred milliseconds and more.
             gc.freeze()
             gc.enable()  # a desk opened from the command line starts with it off: see desk.cli.start
+            # The screen was read without the data layer; searches, filters and saves need it.
+            self.desk.load_data_layer()
             self.set_timer(WARM_WHEN_IDLE_S, self._warm_when_idle)
 
     def _warm_when_idle(self) -> None:

@@ -30,10 +30,12 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from desk.store.lists import PAGE_SIZE, RowSource
+from desk.store.pages import clean_filter
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+    from desk.reads import Reads
     from desk.tui.app import DeskApp
 
 RowT = TypeVar("RowT")
@@ -746,13 +748,15 @@ class PagedTable(ScrollView, Generic[RowT]):
         generation: int,
         numbers: list[int],
     ) -> None:
-        def read(session: Session) -> dict[int, list[RowT]]:
+        def read(session: Reads) -> dict[int, list[RowT]]:
             return {
                 n: list(source.page(session, n * PAGE_SIZE, PAGE_SIZE, filter, total))
                 for n in numbers
             }
 
-        self.post_message(self._PagesRead(generation, desk.read(read)))
+        # An unfiltered list's pages are plain SQL: read without waiting for the data layer.
+        reader = desk.read_plain if clean_filter(filter) is None else desk.read
+        self.post_message(self._PagesRead(generation, reader(read)))
 
     def on_paged_table__pages_read(self, message: _PagesRead) -> None:
         """Keep the pages read and redraw their rows that are on screen."""
@@ -843,7 +847,7 @@ class PagedTable(ScrollView, Generic[RowT]):
         source = window.source
         pages: dict[int, list[Any]] = {}
 
-        def rows_of(session: Session, number: int, total: int | None) -> list[Any]:
+        def rows_of(session: Reads, number: int, total: int | None) -> list[Any]:
             if number not in pages:
                 offset = number * PAGE_SIZE
                 pages[number] = list(source.page(session, offset, PAGE_SIZE, window.filter, total))
@@ -851,14 +855,14 @@ class PagedTable(ScrollView, Generic[RowT]):
 
         first_rows = min(window.rows + FIRST_ROWS_MORE, PAGE_SIZE)
 
-        def read_first(session: Session) -> list[Any]:
+        def read_first(session: Reads) -> list[Any]:
             # The rows on screen are shown at once: counting may take a whole scan, and the
             # rest of the page is read when wanted.
             first = list(source.page(session, 0, first_rows, window.filter, None))
             pages[0] = first
             return first
 
-        def read_window(session: Session, total: int) -> tuple[int, int]:
+        def read_window(session: Reads, total: int) -> tuple[int, int]:
             last = max(total - 1, 0)
             found: int | None = None
             if window.key is not None:
@@ -881,7 +885,7 @@ class PagedTable(ScrollView, Generic[RowT]):
                     rows_of(session, number, total)
             return cursor, scroll
 
-        def read_all(session: Session) -> tuple[int, int, int]:
+        def read_all(session: Reads) -> tuple[int, int, int]:
             total = source.count(session, window.filter)
             cursor, scroll = read_window(session, total)
             return total, cursor, scroll
@@ -893,6 +897,9 @@ class PagedTable(ScrollView, Generic[RowT]):
                 self._Reloaded(serial, window, total, True, 0, 0, {0: first} if total else {})
             )
             return
+        # Plain SQL reads an unfiltered list that is not looking for a row: no data layer needed.
+        plain = clean_filter(window.filter) is None and window.key is None
+        reader = desk.read_plain if plain else desk.read
         if window.none:
             # A text longer than one that matched nothing: no need to look (a filter matches
             # rows holding its text, so they would hold the shorter one too).
@@ -901,7 +908,7 @@ class PagedTable(ScrollView, Generic[RowT]):
         if window.reset and (window.filter is not None or window.known is not None):
             # A new filter, or the whole list again (after a filter, counted before): its first
             # rows now, counted afterwards, as the last count says until then.
-            read = len(desk.read(read_first))
+            read = len(reader(read_first))
             exact = read < first_rows
             provisional = read if exact else max(read, window.known or PAGE_SIZE)
             partial = not exact and first_rows < PAGE_SIZE
@@ -909,7 +916,7 @@ class PagedTable(ScrollView, Generic[RowT]):
                 self._Reloaded(serial, window, provisional, exact, 0, 0, dict(pages), partial)
             )
             return  # counted next (when the typing pauses: see _count_later)
-        total, cursor, scroll = desk.read(read_all)
+        total, cursor, scroll = reader(read_all)
         self.post_message(self._Reloaded(serial, window, total, True, cursor, scroll, pages))
 
     def on_paged_table__reloaded(self, message: _Reloaded) -> None:
