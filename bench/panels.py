@@ -35,10 +35,12 @@ import dataclasses
 import json
 import math
 import os
+import sqlite3
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
@@ -47,7 +49,6 @@ from typing import Any
 import demo_db
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from desk import dashboard, db
 from desk.config import load_settings
@@ -98,7 +99,25 @@ def nearest_rank(values: list[float], p: float) -> float:
     return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
 
 
-def measure(path: Path, *, repeat: int, warmup: int, agent: str | None) -> dict[str, Any]:
+@contextmanager
+def unit_of_work(path: Path, engine: Engine, session: bool) -> Iterator[Any]:
+    """A read-only unit of work on the desk: a sqlite3 connection in a read transaction, as the
+    main screen reads (``session``: a session of the data layer)."""
+    if session:
+        with db.read_session(engine) as unit:
+            yield unit
+        return
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("BEGIN")
+        yield connection
+    finally:
+        connection.close()
+
+
+def measure(
+    path: Path, *, repeat: int, warmup: int, agent: str | None, session: bool = False
+) -> dict[str, Any]:
     """Time every panel and all of them together on the desk at ``path``."""
     settings = load_settings()
     tz, dormancy_days = settings.tz, settings.dormancy_days
@@ -106,7 +125,7 @@ def measure(path: Path, *, repeat: int, warmup: int, agent: str | None) -> dict[
     engine = db.make_engine(db.database_url(str(path)), create=False)
     try:
         name = agent or busiest_agent(engine)
-        work: dict[str, Callable[[Session], Any]] = {
+        work: dict[str, Callable[[Any], Any]] = {
             "retention": lambda s: dashboard.retention_panel(session=s, now=now, tz=tz),
             "reasons": lambda s: dashboard.reasons_panel(session=s, now=now, tz=tz),
             "response": lambda s: dashboard.response_panel(
@@ -126,8 +145,8 @@ def measure(path: Path, *, repeat: int, warmup: int, agent: str | None) -> dict[
         for round_number in range(warmup + repeat):
             for key, fn in work.items():
                 started, working = time.perf_counter(), time.thread_time()
-                with db.read_session(engine) as session:
-                    figures = fn(session)
+                with unit_of_work(path, engine, session) as unit:
+                    figures = fn(unit)
                 elapsed = time.perf_counter() - started
                 worked = time.thread_time() - working
                 if round_number >= warmup:
@@ -189,6 +208,7 @@ def print_report(result: dict[str, Any]) -> None:
     """The figures as plain text."""
     load = result["load"]
     print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({result['cpus']} CPUs)")
+    print(f"each refresh in one read-only unit of work on {result['unit_of_work']}")
     for desk in result["desks"]:
         print()
         print(
@@ -236,6 +256,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=30, help="timed rounds (default 30)")
     parser.add_argument("--warmup", type=int, default=3, help="rounds left out (default 3)")
     parser.add_argument("--agent", help="the agent at the desk (default: most open complaints)")
+    parser.add_argument(
+        "--session",
+        action="store_true",
+        help="read in a session of the data layer (as on PostgreSQL) instead of sqlite3",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.warmup < 0:
@@ -250,9 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     desks = []
     for calls in sizes:
         path = demo_db.demo_database(calls, quiet=args.json)
-        desk = measure(path, repeat=args.repeat, warmup=args.warmup, agent=args.agent)
+        desk = measure(
+            path, repeat=args.repeat, warmup=args.warmup, agent=args.agent, session=args.session
+        )
         desks.append({"calls": calls, **desk})
     result = {
+        "unit_of_work": "session" if args.session else "sqlite3",
         "load": load,
         "cpus": os.cpu_count(),
         "desks": desks,

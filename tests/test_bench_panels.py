@@ -50,6 +50,7 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_every_panel_is_timed_over_the_asked_runs(measured: dict[str, Any]) -> None:
     (desk,) = measured["desks"]
+    assert measured["unit_of_work"] == "sqlite3"  # as the main screen reads a SQLite desk
     assert desk["calls"] == CALLS
     assert (desk["warmup"], desk["repeat"]) == (2, 4)
     assert desk["timezone"] == "Europe/Berlin" and desk["dormancy_days"] == 30
@@ -115,3 +116,24 @@ def test_plain_text_report_names_targets_and_warmup(measured: dict[str, Any]) ->
     for label in ("retention", "reasons", "response", "revenue", "all four"):
         assert label in done.stdout
     assert "target < 50 ms" in done.stdout and "target < 150 ms" in done.stdout
+
+
+def test_a_session_of_the_data_layer_gives_the_same_figures(
+    measured: dict[str, Any],
+) -> None:
+    done = _run(
+        "--calls",
+        str(CALLS),
+        "--repeat",
+        "1",
+        "--warmup",
+        "0",
+        "--session",
+        "--json",
+        cache=measured["cache"],
+    )
+    assert done.returncode == 0, done.stderr
+    again = json.loads(done.stdout)
+    assert again["unit_of_work"] == "session"
+    (desk,), (before,) = again["desks"], measured["desks"]
+    assert desk["values"] == before["values"]
