@@ -22,7 +22,6 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from desk.clock import Clock, system_now
-from desk.clock import story_clock as story_clock
 from desk.config import Settings
 from desk.errors import DeskError
 from desk.kinds import Role
