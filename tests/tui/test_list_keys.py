@@ -1,6 +1,6 @@
 """What keeps keys in the main screen's lists cheap on a big desk: the footer is brought up to
-date in place, typing a filter lays nothing out, escape shows the whole list in one frame once
-it is read, a new filter reads the rows on screen first and is counted when the typing pauses,
+date in place, typing a filter lays nothing out, a letter typed is drawn with the list's new
+rows in one frame, escape shows the whole list in one frame once it is read, a new filter reads the rows on screen first and is counted when the typing pauses,
 and the whole list after a filter is shown with its last count."""
 
 from __future__ import annotations
@@ -159,12 +159,15 @@ class GatedQueue(QueueSource):
     """The queue, whose whole list waits for a gate to open once ``gated`` is set."""
 
     gated = False
+    gated_text: str | None = None  # a filter whose rows wait for the gate too
     gate = threading.Event()
 
     def page(
         self, session: Session, offset: int, limit: int, filter: str | None, total: int | None
     ) -> Sequence[QueueRow]:
-        if filter is None and GatedQueue.gated:
+        if (filter is None and GatedQueue.gated) or (
+            filter is not None and filter == GatedQueue.gated_text
+        ):
             assert GatedQueue.gate.wait(10), "the test never opened the gate"
         return super().page(session, offset, limit, filter, total)
 
@@ -172,6 +175,7 @@ class GatedQueue(QueueSource):
 @pytest.fixture
 def gated_queue() -> Iterator[type[GatedQueue]]:
     GatedQueue.gated = False
+    GatedQueue.gated_text = None
     GatedQueue.gate.clear()
     yield GatedQueue
     GatedQueue.gate.set()
@@ -222,6 +226,59 @@ async def test_escape_closes_the_box_after_a_while_when_the_list_is_slow(
         gated_queue.gate.set()
         await settle(pilot, lambda: queue.settled)
         assert queue.row_count == total
+
+
+async def test_a_letter_typed_is_drawn_with_the_lists_new_rows_in_one_frame(
+    make_app: Callable[..., DeskApp],
+    gated_queue: type[GatedQueue],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(main_screen, "ECHO_WAIT_S", 600.0)  # only the rows may end the wait
+    app = make_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        queue, box, _ = await filtered_queue(app, pilot)
+        assert app._batch_count == 0  # "u" and its rows are drawn
+        gated_queue.gated_text = "ur"
+        await pilot.press("r")
+        await pilot.pause(0.1)
+        # The list is reading: nothing is drawn yet, neither the letter nor the rows.
+        assert queue.filter == "ur" and not queue.settled
+        assert app._batch_count == 1
+        gated_queue.gate.set()
+        await settle(pilot, lambda: queue.settled and app._batch_count == 0)
+        assert box.value == "ur"
+        assert all("u" in line.lower() for line in queue.visible_lines()[1:] if line.strip())
+
+
+async def test_a_letter_typed_is_drawn_after_a_while_when_the_list_is_slow(
+    make_app: Callable[..., DeskApp], gated_queue: type[GatedQueue]
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        queue, box, _ = await filtered_queue(app, pilot)
+        gated_queue.gated_text = "ur"
+        await pilot.press("r")
+        await settle(pilot, lambda: app._batch_count == 0)  # drawn, the list still reading
+        assert box.value == "ur" and queue.filter == "ur"
+        assert not queue.settled
+        gated_queue.gate.set()
+        await settle(pilot, lambda: queue.settled)
+        assert queue.filter == "ur"
+
+
+async def test_a_filter_typed_after_escape_filters_again(
+    make_app: Callable[..., DeskApp], gated_queue: type[GatedQueue]
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        queue, box, total = await filtered_queue(app, pilot)
+        await pilot.press("escape")
+        await settle(pilot, lambda: main_ready(app))
+        assert queue.row_count == total
+        await pilot.press("slash", "e")
+        await settle(pilot, lambda: queue.filter == "e" and queue.settled)
+        assert app._batch_count == 0 and box.value == "e"
+        assert queue.row_count < total
 
 
 async def test_the_desk_keeps_its_start_out_of_garbage_collection_while_it_runs(

@@ -37,6 +37,10 @@ NARROW = 100
 """Below this many columns the panels stack under the lists instead of beside them."""
 HIDE_FILTER_WAIT_S = 0.5
 """After escape, the filter box goes with the list's new rows, or after this long at most."""
+ECHO_WAIT_S = 0.1
+"""A letter typed into the filter is drawn with the list's new rows, or after this long at
+most (each frame draws the box, the list and their surroundings: one frame for both costs half
+as much as two)."""
 WARM_WHEN_IDLE_S = 2.0
 """The customer lookup's index is built once the agent has not pressed a key for this long
 (building it takes the interpreter for a while, which would slow the keys down)."""
@@ -87,6 +91,8 @@ class MainScreen(Screen[None]):
         self._warming = False
         self._holding: contextlib.ExitStack | None = None
         self._hide_timer: Timer | None = None
+        self._echo_timer: Timer | None = None
+        self._emptying_box = False  # escape is emptying the filter box
 
     def compose(self) -> ComposeResult:
         yield DeskHeader(id="header")
@@ -109,7 +115,11 @@ class MainScreen(Screen[None]):
         return cast("DeskApp", self.app)
 
     def on_mount(self) -> None:
-        self.query_one("#filter", Input).display = False
+        box = self.query_one("#filter", Input)
+        box.display = False
+        # Watched rather than told by message: the list starts reading, and the frames are held,
+        # before the letter can be drawn alone.
+        self.watch(box, "value", self._filter_typed, init=False)
         self._layout_for(self.app.size.width)
         self.query_one(QueueTable).focus()
         self.refresh_stats()
@@ -214,9 +224,26 @@ class MainScreen(Screen[None]):
         # change in one frame, laid out once.
         self.set_focus(box)
 
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self._set_filter(event.value)
+    def _filter_typed(self, text: str) -> None:
+        """The filter box's text changed (called at once, before anything is drawn)."""
+        if self._emptying_box:  # escape: the box goes when the whole list is read
+            self._set_filter(text)
+            return
+        # Nothing is drawn until the list has read its new rows (a tenth of a second at most):
+        # the letter and the rows then show in one frame.
+        self._hold_frames()
+        if self._echo_timer is None:
+            self._echo_timer = self.set_timer(ECHO_WAIT_S, self._echo)
+        self._set_filter(text)
+        self._active_list().call_when_read(self._echo)
+
+    def _echo(self) -> None:
+        """Draw what was typed (and the list's rows, when they are read)."""
+        if self._echo_timer is not None:
+            self._echo_timer.stop()
+            self._echo_timer = None
+        if self._hide_timer is None:
+            self._release_frames()
 
     def _set_filter(self, text: str) -> None:
         self.query_one(QueueTable).set_filter(text)
@@ -234,8 +261,12 @@ class MainScreen(Screen[None]):
         # box goes, the list grows and shows them and the footer changes, in one frame laid
         # out and drawn once, while the list reads undisturbed by drawing in between.
         self._hold_frames()
-        self._set_filter("")
-        box.value = ""
+        self._emptying_box = True
+        try:
+            self._set_filter("")
+            box.value = ""
+        finally:
+            self._emptying_box = False
         self._focus_list().call_when_read(self._hide_filter)
         if self._hide_timer is None:
             self._hide_timer = self.set_timer(HIDE_FILTER_WAIT_S, self._hide_filter)
@@ -263,11 +294,15 @@ class MainScreen(Screen[None]):
         self._release_frames()
         gc.unfreeze()  # what was kept from collection can go with the desk
 
-    def _focus_list(self) -> PagedTable[Any]:
+    def _active_list(self) -> PagedTable[Any]:
+        """The list of the tab on show."""
         tabs = self.query_one(TabbedContent)
-        target: PagedTable[Any] = (
-            self.query_one(QueueTable) if tabs.active == "queue-tab" else self.query_one(CallsTable)
-        )
+        if tabs.active == "queue-tab":
+            return self.query_one(QueueTable)
+        return self.query_one(CallsTable)
+
+    def _focus_list(self) -> PagedTable[Any]:
+        target = self._active_list()
         self.set_focus(target)
         return target
 
