@@ -309,6 +309,8 @@ class Numbers:
         self.counts: list[str | None] = []
         self.count_gate = threading.Event()
         self.count_gate.set()
+        self.page_gate = threading.Event()
+        self.page_gate.set()
 
     def _numbers(self, filter: str | None) -> list[int]:
         return [n for n in range(self.total) if filter is None or filter in str(n)]
@@ -322,6 +324,7 @@ class Numbers:
         self, session: Session, offset: int, limit: int, filter: str | None, total: int | None
     ) -> Sequence[Numbered]:
         self.reads.append((offset, limit, filter))
+        assert self.page_gate.wait(10), "the test never opened the gate"
         numbers = self._numbers(filter)[offset : offset + limit]
         return [Numbered(f"R{n:06d}", n) for n in numbers]
 
@@ -485,3 +488,53 @@ async def test_a_text_longer_than_one_that_matched_nothing_is_not_looked_up(
         table.set_filter("99999")
         await settle(pilot, lambda: table.settled and table.filter == "99999")
         assert table.row_count == 1
+
+
+async def test_a_jump_to_rows_not_read_yet_is_drawn_once_they_are(
+    make_app: Callable[..., DeskApp], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(paged_table, "MISSING_WAIT_S", 600.0)  # only the rows may end the wait
+    source = Numbers(5_000)
+    app = numbers_app(make_app, source)
+    async with app.run_test(size=(60, 24)) as pilot:
+        table = app.screen.query_one(PagedTable)
+        await settle(pilot, lambda: table.settled)
+        source.page_gate.clear()
+        await pilot.press("end")
+        await settle(pilot, lambda: table.cursor_index == 4_999)
+        # The last page is being read: nothing drawn meanwhile (no frame of "…").
+        assert app._batch_count == 1 and not table.settled
+        source.page_gate.set()
+        await settle(pilot, lambda: table.settled and app._batch_count == 0)
+        assert table.visible_lines()[-1].strip().startswith("R004999")
+
+
+async def test_a_jump_is_drawn_after_a_while_when_the_rows_are_slow(
+    make_app: Callable[..., DeskApp],
+) -> None:
+    source = Numbers(5_000)
+    app = numbers_app(make_app, source)
+    async with app.run_test(size=(60, 24)) as pilot:
+        table = app.screen.query_one(PagedTable)
+        await settle(pilot, lambda: table.settled)
+        source.page_gate.clear()
+        await pilot.press("end")
+        await settle(pilot, lambda: table.cursor_index == 4_999 and app._batch_count == 0)
+        assert paged_table.PLACEHOLDER in table.visible_lines()[-1]  # drawn, still reading
+        source.page_gate.set()
+        await settle(pilot, lambda: table.settled)
+        assert table.visible_lines()[-1].strip().startswith("R004999")
+
+
+async def test_moving_within_the_rows_read_holds_nothing_back(
+    make_app: Callable[..., DeskApp],
+) -> None:
+    source = Numbers(5_000)
+    app = numbers_app(make_app, source)
+    async with app.run_test(size=(60, 24)) as pilot:
+        table = app.screen.query_one(PagedTable)
+        await settle(pilot, lambda: table.settled)
+        source.page_gate.clear()  # a read would hang: none is wanted for the rows on screen
+        await pilot.press("down", "down")
+        assert table.cursor_index == 2 and app._batch_count == 0
+        source.page_gate.set()

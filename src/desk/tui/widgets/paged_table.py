@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast
 
@@ -51,6 +51,10 @@ worthless."""
 FIRST_ROWS_MORE = 8
 """A new filter's first rows are those on screen and this many more (the list grows when the
 filter box closes, and they tell whether there are more rows than the screen holds)."""
+MISSING_WAIT_S = 0.1
+"""When a key brings rows on screen that are not read yet (a jump to the end, a page down),
+nothing is drawn until they are, or for this long at most: the rows then show at once,
+without a frame of "…" first."""
 CHECK_EVERY = 100_000
 """SQLite virtual machine steps between two looks at whether a count was cancelled (each look
 takes the interpreter's lock away from the screen for a moment)."""
@@ -283,6 +287,8 @@ class PagedTable(ScrollView, Generic[RowT]):
         self._filter_set_at = -COUNT_PAUSE_S
         self._typing = False  # the filter changed twice within COUNT_PAUSE_S
         self._when_read: list[Callable[[], object]] = []
+        self._holding: AbstractContextManager[None] | None = None  # frames held for a read
+        self._hold_timer: Timer | None = None
         self.page_reads = 0
         """How many pages this table has read (for tests and benchmarks)."""
 
@@ -726,6 +732,10 @@ class PagedTable(ScrollView, Generic[RowT]):
             return
         wanted = self._wanted_pages()
         if wanted:
+            top = int(self.scroll_y)
+            on_screen = _pages_between(top, min(top + self._visible_rows, self._total) - 1)
+            if any(number in on_screen for number in wanted[:2]):
+                self._hold_frames()
             self._fetching = True
             # A provisional count (a new filter still being counted) must not steer the
             # source to read from the far end.
@@ -768,7 +778,26 @@ class PagedTable(ScrollView, Generic[RowT]):
                 self._refresh_rows(number * PAGE_SIZE, (number + 1) * PAGE_SIZE - 1)
             if not self._total_exact:
                 self._ends_within(message.pages)
+        self._release_frames()
         self._want_pages()
+
+    def _hold_frames(self) -> None:
+        """Draw nothing until the rows being read arrive (MISSING_WAIT_S at most)."""
+        if self._holding is None and self.is_on_screen:
+            self._holding = self.app.batch_update()
+            self._holding.__enter__()
+            self._hold_timer = self.set_timer(MISSING_WAIT_S, self._release_frames)
+
+    def _release_frames(self) -> None:
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = None
+        if self._holding is not None:
+            holding, self._holding = self._holding, None
+            holding.__exit__(None, None, None)
+
+    def on_unmount(self) -> None:
+        self._release_frames()
 
     def _ends_within(self, pages: dict[int, list[Any]]) -> None:
         """A page read short is the end of a list still being counted: its count (an empty
@@ -1038,6 +1067,7 @@ class PagedTable(ScrollView, Generic[RowT]):
         if event.worker.group == "paged-table-pages":
             self._fetching = False
             self._fetch_failed = True
+            self._release_frames()
         elif event.worker.group == "paged-table-reload":
             self._reloading = False
             self._after_reload()
