@@ -17,10 +17,12 @@ For each desk size (default: demo_db.SIZES, 10k / 100k / 1M calls; the demo desk
    counted and its first rows read, and all four side panels showing their figures. That frame
    is checked on the screen itself: the benchmark's terminal replays everything the app wrote
    (cursor moves, styles, text) into a grid of cells, and the frame counts only when the
-   queue's lines on that grid are the lines the table draws and each panel shows its figures.
+   queue's lines on that grid are the lines the table draws, each panel shows its figures, the
+   tabs show their labels and the footer its keys.
 2. start, bare: a bare Textual app of the same layout (a header, two tables in tabs, a column of
-   four titled panels, a footer) with no data and no database, timed the same way to its first
-   frame. Desk and bare runs alternate, ``--runs`` of each.
+   four titled panels, a footer with the same keys) with no data and no database, timed the same
+   way to its first frame that shows the panels' titles, the list's header, the tabs' labels
+   and the footer's keys. Desk and bare runs alternate, ``--runs`` of each.
 3. keys: one more desk process presses keys in the queue, then in the call list: down, page
    down, end and home, and types filters letter by letter and clears them with escape; each
    press is timed from the key event sent to the app to the first frame on the screen grid
@@ -48,7 +50,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 BENCH = Path(__file__).resolve().parent
 TARGET_START_S = 1.0
@@ -58,6 +60,10 @@ TARGET_PEAK_MIB = 300.0
 KEY_TIMEOUT_S = 30.0
 START_TIMEOUT_S = 120.0
 DEFAULT_FILTERS = "weber,CP-19"
+FOOTER = ("Open", "Log call", "Filter", "Quit")
+"""Keys the main screen's footer shows while the queue has focus (checked in its first frame)."""
+BARE_FOOTER = ("Log call", "Filter", "Quit")
+"""The same keys in the bare app's footer (its table's "enter" is not shown)."""
 
 
 # --- the terminal: replays what the app wrote into a grid of cells -----------------------------
@@ -289,6 +295,12 @@ def _desk_main_full(app: Any, probe: _Probe, grid_check: bool) -> bool:
             ok = False
     if not any(shown.values()):
         ok = False
+    # The tabs' labels and the footer's keys are part of a full frame too.
+    for selector, wanted_texts in (("ContentTabs", ("Queue", "Recent calls")), ("Footer", FOOTER)):
+        region = screen.query_one(selector).region
+        text = grid.region_text(region.x, region.y, region.width, region.height)
+        if not all(part in text for part in wanted_texts):
+            ok = False
     probe.facts["panels_shown"] = shown
     probe.facts["panel_figures"] = figures
     if not ok:
@@ -575,6 +587,7 @@ def desk_child(spec: dict[str, Any], t0: float) -> None:
 def bare_child(spec: dict[str, Any], t0: float) -> None:
     """A bare Textual app of the desk's layout, no data: time to its first frame."""
     from textual.app import App, ComposeResult
+    from textual.binding import Binding, BindingType
     from textual.containers import Horizontal, Vertical, VerticalScroll
     from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
@@ -583,6 +596,16 @@ def bare_child(spec: dict[str, Any], t0: float) -> None:
     titles = ("Retention", "Why customers leave", "Response times", "Revenue")
 
     class Bare(App[None]):
+        # The desk's main screen's keys (each its own action: the footer shows one per action).
+        BINDINGS: ClassVar[list[BindingType]] = [
+            Binding("n", "noop('log')", "Log call"),
+            Binding("slash", "noop('filter')", "Filter"),
+            Binding("s", "noop('supervisor')", "Supervisor"),
+            Binding("m", "noop('mine')", "My queue"),
+            Binding("P", "noop('panels')", "Panels"),
+            Binding("q", "quit", "Quit"),
+            Binding("question_mark", "noop('help')", "Help"),
+        ]
         CSS = """
         #header { dock: top; height: 1; background: $panel; padding: 0 1; }
         #body { height: 1fr; }
@@ -620,6 +643,9 @@ def bare_child(spec: dict[str, Any], t0: float) -> None:
             )
             self.query_one("#queue", DataTable).focus()
 
+        def action_noop(self, name: str) -> None:
+            """A key shown in the footer, as the desk's are."""
+
         def post_display_hook(self) -> None:
             _after_display(probe)
 
@@ -628,7 +654,10 @@ def bare_child(spec: dict[str, Any], t0: float) -> None:
             return False
         grid = probe.catch_up()
         text = grid.screen_text()
-        ok = all(title in text for title in titles) and "Time left" in text
+        # What the desk's full frame shows too: the panels' titles, the list's header, the
+        # tabs' labels and the footer's keys.
+        wanted = (*titles, "Time left", "Queue", "Recent calls", *BARE_FOOTER)
+        ok = all(part in text for part in wanted)
         if not ok:
             probe.failed_checks += 1
         return ok

@@ -66,6 +66,29 @@ async def test_the_desk_opens_with_queue_calls_and_panels_filled(
         assert "2025-11-20 15:00" in header
 
 
+class FocusNoted(MainScreen):
+    """The main screen, noting every widget that gets focus."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.focus_seen: list[str] = []
+
+    def watch_focused(self, focused: object) -> None:
+        if focused is not None:
+            self.focus_seen.append(type(focused).__name__)
+
+
+async def test_the_queue_has_focus_from_the_start(make_app: Callable[..., DeskApp]) -> None:
+    # Had the filter box focus first, the footer's first frames would show the box's keys.
+    app = make_app(start_screen=FocusNoted)
+    async with app.run_test(size=(140, 45)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, FocusNoted)
+        queue = screen.query_one(QueueTable)
+        await settle(app, pilot, lambda: queue.settled)
+        assert screen.focus_seen == ["QueueTable"]
+
+
 async def test_another_desk_logging_a_complaint_shows_up_by_itself(
     make_app: Callable[..., DeskApp], demo_engine: Engine
 ) -> None:

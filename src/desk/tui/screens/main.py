@@ -80,6 +80,9 @@ class MainScreen(Screen[None]):
         Binding("P", "toggle_panels", "Panels", id="toggle_panels"),
     ]
 
+    AUTO_FOCUS = "#queue"
+    """The queue has focus from the first frame (the footer then shows its keys at once)."""
+
     focused: Reactive[Widget | None] = Reactive(None, repaint=False)
     """The widget with focus. Textual's screen draws itself whole again when focus moves; the
     widgets that gain and lose focus redraw themselves (their styles change), so the panels,
