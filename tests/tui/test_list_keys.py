@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -355,6 +356,19 @@ def numbers_app(make_app: Callable[..., DeskApp], source: Numbers) -> DeskApp:
     return make_app(start_screen=lambda: TableScreen(source))
 
 
+@asynccontextmanager
+async def numbers_table(
+    make_app: Callable[..., DeskApp],
+) -> AsyncIterator[tuple[DeskApp, Pilot[Any], PagedTable[Any], Numbers]]:
+    """A screen holding a table of 5,000 numbers, read and settled."""
+    source = Numbers(5_000)
+    app = numbers_app(make_app, source)
+    async with app.run_test(size=(60, 24)) as pilot:
+        table = app.screen.query_one(PagedTable)
+        await settle(pilot, lambda: table.settled)
+        yield app, pilot, table, source
+
+
 def rows_shown(table: PagedTable[Any]) -> int:
     return sum(1 for line in table.visible_lines()[1:] if line.strip().startswith("R"))
 
@@ -362,11 +376,7 @@ def rows_shown(table: PagedTable[Any]) -> int:
 async def test_a_new_filter_reads_the_rows_on_screen_first(
     make_app: Callable[..., DeskApp],
 ) -> None:
-    source = Numbers(5_000)
-    app = numbers_app(make_app, source)
-    async with app.run_test(size=(60, 24)) as pilot:
-        table = app.screen.query_one(PagedTable)
-        await settle(pilot, lambda: table.settled)
+    async with numbers_table(make_app) as (_app, pilot, table, source):
         screen_rows = table.scrollable_content_region.height - 1
         source.reads.clear()
         source.counts.clear()
@@ -385,11 +395,7 @@ async def test_a_filter_being_typed_is_counted_when_the_typing_pauses(
 ) -> None:
     # A pause no test run outlasts: however slow the machine, the count waits for the timer.
     monkeypatch.setattr(paged_table, "COUNT_PAUSE_S", 600.0)
-    source = Numbers(5_000)
-    app = numbers_app(make_app, source)
-    async with app.run_test(size=(60, 24)) as pilot:
-        table = app.screen.query_one(PagedTable)
-        await settle(pilot, lambda: table.settled)
+    async with numbers_table(make_app) as (_app, pilot, table, source):
         source.counts.clear()
         table.set_filter("1")
         table.set_filter("12")  # the next letter, at once
@@ -405,11 +411,7 @@ async def test_a_filter_being_typed_is_counted_when_the_typing_pauses(
 async def test_the_whole_list_after_a_filter_is_shown_with_its_last_count(
     make_app: Callable[..., DeskApp],
 ) -> None:
-    source = Numbers(5_000)
-    app = numbers_app(make_app, source)
-    async with app.run_test(size=(60, 24)) as pilot:
-        table = app.screen.query_one(PagedTable)
-        await settle(pilot, lambda: table.settled)
+    async with numbers_table(make_app) as (_app, pilot, table, source):
         table.set_filter("7")
         await settle(pilot, lambda: table.row_count == len(source._numbers("7")))
         source.count_gate.clear()  # counting the whole list again would hang
@@ -426,11 +428,7 @@ async def test_the_whole_list_after_a_filter_is_shown_with_its_last_count(
 async def test_a_page_read_short_tells_a_new_filters_count(
     make_app: Callable[..., DeskApp],
 ) -> None:
-    source = Numbers(5_000)
-    app = numbers_app(make_app, source)
-    async with app.run_test(size=(60, 24)) as pilot:
-        table = app.screen.query_one(PagedTable)
-        await settle(pilot, lambda: table.settled)
+    async with numbers_table(make_app) as (_app, pilot, table, source):
         source.count_gate.clear()  # the count never comes back
         table.set_filter("44")  # 4, 44, 144…: 100 of them, more than a screen
         await settle(pilot, lambda: table.settled and table.filter == "44")
@@ -465,11 +463,7 @@ async def test_rows_growing_past_the_screen_bring_no_horizontal_scrollbar(
 async def test_a_text_longer_than_one_that_matched_nothing_is_not_looked_up(
     make_app: Callable[..., DeskApp],
 ) -> None:
-    source = Numbers(5_000)
-    app = numbers_app(make_app, source)
-    async with app.run_test(size=(60, 24)) as pilot:
-        table = app.screen.query_one(PagedTable)
-        await settle(pilot, lambda: table.settled)
+    async with numbers_table(make_app) as (_app, pilot, table, source):
         table.set_filter("99999")
         await settle(pilot, lambda: table.settled and table.filter == "99999")
         assert table.row_count == 0
@@ -494,11 +488,7 @@ async def test_a_jump_to_rows_not_read_yet_is_drawn_once_they_are(
     make_app: Callable[..., DeskApp], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(paged_table, "MISSING_WAIT_S", 600.0)  # only the rows may end the wait
-    source = Numbers(5_000)
-    app = numbers_app(make_app, source)
-    async with app.run_test(size=(60, 24)) as pilot:
-        table = app.screen.query_one(PagedTable)
-        await settle(pilot, lambda: table.settled)
+    async with numbers_table(make_app) as (app, pilot, table, source):
         source.page_gate.clear()
         await pilot.press("end")
         await settle(pilot, lambda: table.cursor_index == 4_999)
@@ -512,11 +502,7 @@ async def test_a_jump_to_rows_not_read_yet_is_drawn_once_they_are(
 async def test_a_jump_is_drawn_after_a_while_when_the_rows_are_slow(
     make_app: Callable[..., DeskApp],
 ) -> None:
-    source = Numbers(5_000)
-    app = numbers_app(make_app, source)
-    async with app.run_test(size=(60, 24)) as pilot:
-        table = app.screen.query_one(PagedTable)
-        await settle(pilot, lambda: table.settled)
+    async with numbers_table(make_app) as (app, pilot, table, source):
         source.page_gate.clear()
         await pilot.press("end")
         await settle(pilot, lambda: table.cursor_index == 4_999 and app._batch_count == 0)
@@ -529,11 +515,7 @@ async def test_a_jump_is_drawn_after_a_while_when_the_rows_are_slow(
 async def test_moving_within_the_rows_read_holds_nothing_back(
     make_app: Callable[..., DeskApp],
 ) -> None:
-    source = Numbers(5_000)
-    app = numbers_app(make_app, source)
-    async with app.run_test(size=(60, 24)) as pilot:
-        table = app.screen.query_one(PagedTable)
-        await settle(pilot, lambda: table.settled)
+    async with numbers_table(make_app) as (app, pilot, table, source):
         source.page_gate.clear()  # a read would hang: none is wanted for the rows on screen
         await pilot.press("down", "down")
         assert table.cursor_index == 2 and app._batch_count == 0
